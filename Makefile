@@ -1,0 +1,43 @@
+# Two commands do all the set-up on a fresh machine (see README):
+#   make demo   install everything, then track the bundled example video
+#   make test   install everything, then run the test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+NODE_TOOLS := tools/node
+
+.PHONY: demo test bench system venv clean addon
+
+# apt packages: ffmpeg (ffprobe for probing). Skipped when already present.
+system:
+	@command -v ffprobe >/dev/null 2>&1 || { \
+	  echo "installing ffmpeg (apt)"; \
+	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg >/dev/null; }
+
+$(STAMP): pyproject.toml
+	python3.11 -m venv $(VENV) 2>/dev/null || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# torch first and pinned: an unpinned torch pulls GBs of CUDA packages
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e ".[test]"
+	touch $(STAMP)
+
+venv: system $(STAMP)
+
+$(NODE_TOOLS)/node_modules/.installed: $(NODE_TOOLS)/package.json
+	cd $(NODE_TOOLS) && npm install --no-audit --no-fund --silent
+	touch $@
+
+demo: venv
+	$(VENV)/bin/handmocap pose fist --out out/demo/fist.obj
+
+test: venv $(NODE_TOOLS)/node_modules/.installed
+	$(PY) -m pytest -q -n 2 --dist loadgroup
+
+bench: venv
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) out build $(NODE_TOOLS)/node_modules

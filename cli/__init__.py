@@ -1,0 +1,1 @@
+"""The `handmocap` command line (installed as package `handmocap_cli`)."""

@@ -1,0 +1,45 @@
+"""Typer application: global options and command registration. Commands live one per
+module and are thin wrappers over the library; user errors become one red line."""
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from handmocap.errors import HandmocapError
+
+app = typer.Typer(
+    name="handmocap",
+    help="Hand motion capture from ordinary video: camera-space MANO-format hands.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register() -> None:
+    from . import pose  # noqa: F401  (each module adds its command to `app`)
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Print debug logging."),
+) -> None:
+    """Hand motion capture from ordinary video: camera-space MANO-format hands."""
+    import logging
+
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+def main() -> None:
+    """Console-script entry point: user errors (HandmocapError) become one red line."""
+    _register()
+    try:
+        app()
+    except HandmocapError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        typer.secho("interrupted", fg="red", err=True)
+        sys.exit(130)

@@ -1,0 +1,20 @@
+"""handmocap: ordinary videos of hands -> camera-space MANO-format hand motion.
+
+Shape letters used in docstrings throughout the package:
+    B  batch (hands or frames solved together)
+    T  frames of a track
+    J  21 keypoints (MediaPipe order, see `handmocap.hand.joints`), 16 for MANO joints
+    V  mesh vertices;  F  triangles;  S  shape coefficients (betas)
+Units: metres for every 3D quantity; pixels only for image keypoints (`*_px`, pixel-centre
+convention: the centre of the top-left pixel is (0, 0)). Camera frame: OpenCV (x right,
+y down, z forward).
+"""
+from .errors import AssetError, FormatError, HandmocapError, InputError, ShapeError
+from .hand import HandAsset, HandModel, load_hand_asset
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AssetError", "FormatError", "HandAsset", "HandModel", "HandmocapError", "InputError",
+    "ShapeError", "load_hand_asset", "__version__",
+]

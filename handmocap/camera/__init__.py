@@ -1,0 +1,1 @@
+"""Cameras: pinhole intrinsics, weak perspective, rectification, calibration."""

@@ -1,0 +1,1 @@
+"""Pure tensor geometry: rotations, linear blend skinning, alignment and metrics."""

@@ -1,0 +1,1 @@
+"""Solvers: global positioning (DGP) and per-frame fitting of hand parameters."""
