@@ -11,10 +11,11 @@ y down, z forward).
 """
 from .errors import AssetError, FormatError, HandmocapError, InputError, ShapeError
 from .hand import HandAsset, HandModel, load_hand_asset
+from .motion import Motion, Track, load_motion, save_motion
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AssetError", "FormatError", "HandAsset", "HandModel", "HandmocapError", "InputError",
-    "ShapeError", "load_hand_asset", "__version__",
+    "Motion", "ShapeError", "Track", "load_hand_asset", "load_motion", "save_motion", "__version__",
 ]
