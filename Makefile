@@ -9,12 +9,18 @@ NODE_TOOLS := tools/node
 
 .PHONY: demo test bench system venv clean addon
 
-# apt packages: ffmpeg (ffprobe for probing). Skipped when already present.
+# apt packages: ffmpeg (ffmpeg + ffprobe for probing and decoding), opencv-doc (a real
+# photo of a hand the detector tests use). Skipped when already present.
+APT_PACKAGES := ffmpeg opencv-doc
 system:
-	@command -v ffprobe >/dev/null 2>&1 || { \
-	  echo "installing ffmpeg (apt)"; \
+	@missing=""; \
+	command -v ffprobe >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
+	[ -f /usr/share/doc/opencv-doc/examples/data/right04.jpg ] || missing="$$missing opencv-doc"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing apt packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg >/dev/null; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 $(STAMP): pyproject.toml
 	python3.11 -m venv $(VENV) 2>/dev/null || python3 -m venv $(VENV)

@@ -127,8 +127,12 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return getattr(mod, name)
         if (module, name) == ("copy_reg", "_reconstructor") or (module, name) == ("copyreg", "_reconstructor"):
             return _reconstructor
-        if module in ("__builtin__", "builtins") and name == "object":
-            return object
+        if module in ("__builtin__", "builtins") and name in ("object", "set", "frozenset"):
+            return {"object": object, "set": set, "frozenset": frozenset}[name]
+        if (module, name) == ("_codecs", "encode"):  # how protocol-2 pickles carry bytes
+            import codecs
+
+            return codecs.encode
         if module.split(".")[0] == "chumpy":
             return _Chumpy
         if module.startswith("scipy.sparse") and name in ("csc_matrix", "csr_matrix", "coo_matrix"):
@@ -176,8 +180,6 @@ def _read_pickle(path: Path) -> dict:
         raise AssetError(path, f"not a readable MANO pickle ({type(exc).__name__}: {exc})") from None
     if not isinstance(data, dict):
         raise AssetError(path, f"expected a dict of model arrays, found {type(data).__name__}")
-    if data.get("sparse_sparse_sparse") is not None:
-        pass
     return data
 
 
