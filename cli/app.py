@@ -18,7 +18,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from . import pose  # noqa: F401  (each module adds its command to `app`)
+    from . import info, pose, track  # noqa: F401  (each module adds its command to `app`)
 
 
 @app.callback()
