@@ -45,5 +45,9 @@ test: venv $(NODE_TOOLS)/node_modules/.installed
 bench: venv
 	$(PY) -m bench
 
+# the Blender extension zip: dist/handmocap_blender.zip (install it in Blender 4.2+)
+addon: venv
+	$(PY) tools/build_addon.py
+
 clean:
-	rm -rf $(VENV) out build $(NODE_TOOLS)/node_modules
+	rm -rf $(VENV) out build dist $(NODE_TOOLS)/node_modules

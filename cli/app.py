@@ -18,7 +18,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from . import info, pose, track  # noqa: F401  (each module adds its command to `app`)
+    from . import calibrate, export, info, pose, track  # noqa: F401  (each adds its command)
 
 
 @app.callback()
