@@ -1,1 +1,27 @@
-"""Cameras: pinhole intrinsics, weak perspective, rectification, calibration."""
+"""Cameras: pinhole intrinsics, weak perspective, rectification, calibration.
+
+    pinhole           project / unproject with K (torch, batched, differentiable)
+    intrinsics        `Intrinsics` (fx, fy, cx, cy, size, distortion): from FOV, OpenCV-style
+                      JSON/YAML files, save; `undistort_points`
+    weak_perspective  Boukhayma's x = s Pi(R X) + t, closed-form fit, depth = f / s, and the
+                      focal length assumed for unknown cameras (with its depth error)
+    rectify           perspective crop to a canonical virtual camera (HandDGP sec. 3.3)
+    calibrate         checkerboard video / image folder -> intrinsics (OpenCV)
+"""
+from .calibrate import CalibrationResult, calibrate
+from .intrinsics import Intrinsics, undistort_points
+from .pinhole import intrinsics_matrix, pixels_to_normalized, project, unproject
+from .rectify import (Rectification, points3d_from_virtual, points3d_to_virtual, points_from_virtual,
+                      points_to_virtual, rectify_params, rotation_from_virtual, rotation_to_virtual,
+                      translation_from_virtual, translation_to_virtual, warp_image)
+from .weak_perspective import (ASSUMED_FOV_DEG, assumed_intrinsics, depth_error_for_fov, fit_weak_perspective,
+                               weak_perspective_project, weak_perspective_to_translation)
+
+__all__ = [
+    "ASSUMED_FOV_DEG", "CalibrationResult", "Intrinsics", "Rectification", "assumed_intrinsics", "calibrate",
+    "depth_error_for_fov", "fit_weak_perspective", "intrinsics_matrix", "pixels_to_normalized",
+    "points3d_from_virtual", "points3d_to_virtual", "points_from_virtual", "points_to_virtual", "project",
+    "rectify_params", "rotation_from_virtual", "rotation_to_virtual", "translation_from_virtual",
+    "translation_to_virtual", "undistort_points", "unproject", "warp_image", "weak_perspective_project",
+    "weak_perspective_to_translation",
+]
