@@ -9,7 +9,6 @@ import typer
 
 from .app import app
 
-FORMATS = ("fbx", "glb", "obj", "preview")
 
 
 @app.command()
@@ -24,25 +23,18 @@ def export(
     from handmocap.errors import InputError
     from handmocap.motion import load_motion, motion_paths
 
+    from handmocap.export import EXPORTERS, export_motion
+
     formats = [f.lower() for f in (formats or ["fbx"])]
-    bad = [f for f in formats if f not in FORMATS]
+    bad = [f for f in formats if f not in EXPORTERS]
     if bad:
-        raise InputError(None, f"unknown export format '{bad[0]}' (use {', '.join(FORMATS)})")
+        raise InputError(None, f"unknown export format '{bad[0]}' (use {', '.join(EXPORTERS)})")
     npz, _ = motion_paths(motion_path)
     motion = load_motion(motion_path)
     out = out or npz.parent
     stem = npz.name[: -len(".motion.npz")]
-    for fmt in formats:
-        if fmt == "fbx":
-            from handmocap.export.fbx import export_fbx
-
-            paths = [export_fbx(motion, out / f"{stem}.fbx", preset=preset, hand_model=model)]
-        else:
-            try:
-                from handmocap.export import export_motion
-            except ImportError:
-                raise InputError(None, f"format '{fmt}' is not available in this build") from None
-            result = export_motion(motion, [fmt], out, stem)
-            paths = list(result.values()) if isinstance(result, dict) else list(result or [])
+    video = Path(motion.source) if Path(motion.source).exists() else None
+    result = export_motion(motion, formats, out, stem, video=video, hand_model=model, preset=preset)
+    for paths in result.values():
         for p in paths:
             typer.echo(f"wrote {p}")

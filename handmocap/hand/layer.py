@@ -96,9 +96,13 @@ class HandModel(torch.nn.Module):
             HandOutput with vertices (B, V, 3), joints (B, 16, 3), keypoints (B, 21, 3)
             in MediaPipe order (16 joints + 5 fingertip vertices).
         """
+        ref = self.v_template
+        # numpy arrays and other float dtypes are accepted and cast to the layer's dtype
+        global_orient, hand_pose, betas, transl = (
+            None if t is None else torch.as_tensor(t).to(device=ref.device, dtype=ref.dtype)
+            for t in (global_orient, hand_pose, betas, transl))
         given = [t for t in (global_orient, hand_pose, betas, transl) if t is not None]
         B = given[0].shape[0] if given else 1
-        ref = self.v_template
 
         def zeros(n):
             return ref.new_zeros(B, n)
