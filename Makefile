@@ -37,7 +37,8 @@ $(NODE_TOOLS)/node_modules/.installed: $(NODE_TOOLS)/package.json
 	touch $@
 
 demo: venv
-	$(VENV)/bin/handmocap pose fist --out out/demo/fist.obj
+	$(VENV)/bin/handmocap track examples/hand_wave.mp4 --calib examples/hand_wave.calib.json \
+	  --out out/demo --export glb,obj,preview,fbx --overwrite
 
 test: venv $(NODE_TOOLS)/node_modules/.installed
 	$(PY) -m pytest -q -n 2 --dist loadgroup

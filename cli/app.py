@@ -18,7 +18,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from . import calibrate, export, info, pose, track  # noqa: F401  (each adds its command)
+    from . import calibrate, export, info, pose, track, train  # noqa: F401  (each adds its command)
 
 
 @app.callback()
@@ -34,6 +34,12 @@ def _root(
 
 def main() -> None:
     """Console-script entry point: user errors (HandmocapError) become one red line."""
+    import os
+
+    # MediaPipe's C++ (glog/TFLite) start-up chatter is not for users; -v keeps it
+    if "-v" not in sys.argv and "--verbose" not in sys.argv:
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     _register()
     try:
         app()

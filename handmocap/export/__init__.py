@@ -41,8 +41,12 @@ def _fbx(motion, out_dir, stem, video, hand_model, options):
         from ..errors import DependencyError
 
         raise DependencyError("bpy", "FBX export", extra="blender") from exc
-    return [fbx.export_fbx(motion, out_dir / f"{stem}.fbx", preset=options.get("preset", "blender"),
-                           hand_model=hand_model)]
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):  # Blender's FBX writer prints progress
+        return [fbx.export_fbx(motion, out_dir / f"{stem}.fbx", preset=options.get("preset", "blender"),
+                               hand_model=hand_model)]
 
 
 def _npz(motion, out_dir, stem, video, hand_model, options):
