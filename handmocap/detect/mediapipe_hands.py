@@ -1,0 +1,235 @@
+"""MediaPipe's hand landmarker (Tasks API), run offline from the models inside the wheel.
+
+mediapipe 0.10.21 ships ``palm_detection_{full,lite}.tflite`` and
+``hand_landmark_{full,lite}.tflite``. The Tasks `HandLandmarker` wants one ``.task`` bundle;
+we build it from the shipped files in memory (`hand_landmarker_bundle`), once per process,
+and hand it over as a buffer: nothing is downloaded and nothing is written outside a
+temporary folder.
+
+Handedness: measured on a real photo (OpenCV's right04.jpg, a person's left hand) and its
+mirror image, the Tasks API of 0.10.21 labels the TRUE hand of ordinary (non-mirrored)
+footage, unlike the legacy `mp.solutions.hands`, which assumes selfie images. Footage that
+is mirrored (a selfie preview recording) needs ``mirrored_input=True``.
+
+Score: the Tasks API does not return the hand-presence score (it only drops hands below
+``min_presence_confidence``), so `HandDetection.score` is the handedness classifier's
+confidence, the one per-hand confidence MediaPipe exposes.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import AssetError, DependencyError, HandmocapError, ShapeError
+from .base import FrameDetections, HandDetection
+
+MODELS = ("full", "lite")
+MODES = ("video", "image")
+
+
+def _mediapipe():
+    # glog's INFO/WARNING lines (feedback-manager chatter) are noise for our users
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    try:
+        import mediapipe
+    except ImportError:
+        raise DependencyError("mediapipe", "the MediaPipe hand detector") from None
+    return mediapipe
+
+
+def model_files(model: str = "full") -> tuple[Path, Path]:
+    """(palm detector, hand landmark) .tflite paths inside the installed mediapipe."""
+    if model not in MODELS:
+        raise HandmocapError(f"model must be one of {MODELS}, got {model!r}")
+    root = Path(_mediapipe().__file__).parent / "modules"
+    palm = root / "palm_detection" / f"palm_detection_{model}.tflite"
+    landmark = root / "hand_landmark" / f"hand_landmark_{model}.tflite"
+    for f in (palm, landmark):
+        if not f.is_file():
+            raise AssetError(f, "missing from the installed mediapipe; install mediapipe==0.10.21, the "
+                                "newest release that ships the hand models")
+    return palm, landmark
+
+
+@functools.lru_cache(maxsize=len(MODELS))
+def hand_landmarker_bundle(model: str = "full") -> bytes:
+    """The HandLandmarker ``.task`` bundle (a zip) built from the shipped model files."""
+    from mediapipe.tasks.python.metadata.metadata_writers import model_asset_bundle_utils
+
+    palm, landmark = model_files(model)
+    with tempfile.TemporaryDirectory(prefix="handmocap-") as tmp:
+        out = Path(tmp) / f"hand_landmarker_{model}.task"
+        model_asset_bundle_utils.create_model_asset_bundle(
+            {"hand_detector.tflite": palm.read_bytes(), "hand_landmarks_detector.tflite": landmark.read_bytes()},
+            str(out))
+        return out.read_bytes()
+
+
+def _as_rgb(image) -> np.ndarray:
+    """(H, W, 3) uint8 contiguous; grey repeated, alpha dropped."""
+    a = np.asarray(image)
+    if a.dtype != np.uint8:
+        raise HandmocapError(f"frame.image: expected dtype uint8, got {a.dtype}")
+    if a.ndim == 2:
+        a = np.repeat(a[:, :, None], 3, axis=2)
+    elif a.ndim == 3 and a.shape[2] == 4:
+        a = a[:, :, :3]
+    if a.ndim != 3 or a.shape[2] != 3 or a.shape[0] < 1 or a.shape[1] < 1:
+        raise ShapeError("frame.image", "(H, W, 3) uint8 RGB", a.shape)
+    return np.ascontiguousarray(a)
+
+
+class MediaPipeHandDetector:
+    """Hand landmarks, world landmarks and handedness per frame (`HandDetector` protocol).
+
+    Args:
+        max_hands: most hands reported per frame.
+        mode: "video" (tracks hands from frame to frame: faster, steadier; frames must come
+            in time order) or "image" (every frame on its own).
+        min_detection_confidence: palm detector threshold.
+        min_presence_confidence: hand-presence threshold of the landmark model.
+        min_tracking_confidence: below this, video mode re-runs palm detection.
+        model: "full" or "lite" model files.
+        mirrored_input: True for mirrored (selfie-preview) footage: labels are swapped so
+            they still name the person's true hand.
+    """
+
+    def __init__(self, max_hands: int = 2, mode: str = "video", min_detection_confidence: float = 0.5,
+                 min_presence_confidence: float = 0.5, min_tracking_confidence: float = 0.5,
+                 model: str = "full", mirrored_input: bool = False):
+        if int(max_hands) != max_hands or max_hands < 1:
+            raise HandmocapError(f"max_hands must be a positive integer, got {max_hands!r}")
+        if mode not in MODES:
+            raise HandmocapError(f"mode must be one of {MODES}, got {mode!r}")
+        for name, v in (("min_detection_confidence", min_detection_confidence),
+                        ("min_presence_confidence", min_presence_confidence),
+                        ("min_tracking_confidence", min_tracking_confidence)):
+            if not 0.0 <= float(v) <= 1.0:
+                raise HandmocapError(f"{name} must be in [0, 1], got {v!r}")
+        self.max_hands = int(max_hands)
+        self.mode = mode
+        self.model = model
+        self.mirrored_input = bool(mirrored_input)
+        self._conf = (float(min_detection_confidence), float(min_presence_confidence),
+                      float(min_tracking_confidence))
+        self._bundle = hand_landmarker_bundle(model)
+        self._landmarker = None
+        self._last_ms = -1
+        self._last_index: int | None = None
+        self._open()
+
+    def _open(self) -> None:
+        mp = _mediapipe()
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        running = vision.RunningMode.VIDEO if self.mode == "video" else vision.RunningMode.IMAGE
+        options = vision.HandLandmarkerOptions(
+            base_options=BaseOptions(model_asset_buffer=self._bundle), running_mode=running,
+            num_hands=self.max_hands, min_hand_detection_confidence=self._conf[0],
+            min_hand_presence_confidence=self._conf[1], min_tracking_confidence=self._conf[2])
+        self._mp = mp
+        self._landmarker = vision.HandLandmarker.create_from_options(options)
+        self._last_ms = -1
+        self._last_index = None
+
+    def reset(self) -> None:
+        """Forget the tracked hands (start of a new video)."""
+        self.close()
+        self._open()
+
+    def _timestamp_ms(self, frame) -> int:
+        """Strictly increasing integer milliseconds, as VIDEO mode requires."""
+        ms = int(round(float(frame.timestamp_s) * 1000.0))
+        if ms <= self._last_ms:  # duplicate or sub-millisecond pts: nudge forward
+            ms = self._last_ms + 1
+        self._last_ms = ms
+        return ms
+
+    def detect(self, frame) -> FrameDetections:
+        """Detect the hands of one `Frame` (index, timestamp_s, image (H, W, 3) uint8 RGB).
+
+        In video mode a frame whose index is not after the previous one starts a new
+        sequence: tracking state is reset.
+        """
+        if self._landmarker is None:
+            raise HandmocapError("MediaPipeHandDetector is closed")
+        image = _as_rgb(frame.image)
+        H, W = image.shape[:2]
+        mp_image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=image)
+        if self.mode == "video":
+            if self._last_index is not None and int(frame.index) <= self._last_index:
+                self.reset()
+            self._last_index = int(frame.index)
+            result = self._landmarker.detect_for_video(mp_image, self._timestamp_ms(frame))
+        else:
+            result = self._landmarker.detect(mp_image)
+        hands = [self._hand(lm, wl, cat, W, H) for lm, wl, cat in
+                 zip(result.hand_landmarks, result.hand_world_landmarks, result.handedness)]
+        hands.sort(key=lambda h: -h.score)
+        return FrameDetections(index=int(frame.index), timestamp_s=float(frame.timestamp_s),
+                               hands=tuple(hands), image_size=(W, H))
+
+    def _hand(self, landmarks, world, categories, W: int, H: int) -> HandDetection:
+        # MediaPipe's normalised x*W is in pixel-corner units: -0.5 gives pixel centres
+        px = np.array([[p.x * W - 0.5, p.y * H - 0.5] for p in landmarks], dtype=np.float64)
+        rel = np.array([[p.x, p.y, p.z] for p in world], dtype=np.float64)
+        best = max(categories, key=lambda c: c.score)
+        side = best.category_name.lower()
+        if self.mirrored_input:
+            side = "left" if side == "right" else "right"
+        score = float(best.score)
+        return HandDetection(keypoints_px=px, keypoints_rel=rel, handedness=side,
+                             handedness_score=score, score=score)
+
+    def close(self) -> None:
+        """Free the MediaPipe graph (idempotent)."""
+        if self._landmarker is not None:
+            self._landmarker.close()
+            self._landmarker = None
+
+    def __enter__(self) -> "MediaPipeHandDetector":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: nothing left to free
+            pass
+
+
+def detect_video(path, detector=None, **open_frames_kwargs) -> Iterator[FrameDetections]:
+    """Detections for every frame of a video, image folder or image, streamed.
+
+    Args:
+        path: the input (see `handmocap.video.open_frames`).
+        detector: a `HandDetector`; a `MediaPipeHandDetector()` is made, and closed at the
+            end, when None.
+        **open_frames_kwargs: max_frames, stride, start_s, end_s, decoder, info.
+
+    Raises:
+        InputError: the input cannot be used (at once) or breaks off while decoding.
+    """
+    from ..video import open_frames
+
+    frames = open_frames(path, **open_frames_kwargs)  # bad input fails here, before a detector is built
+    return _detect_stream(frames, detector)
+
+
+def _detect_stream(frames, detector) -> Iterator[FrameDetections]:
+    own = detector is None
+    detector = MediaPipeHandDetector() if own else detector
+    try:
+        for frame in frames:
+            yield detector.detect(frame)
+    finally:
+        frames.close()
+        if own:
+            detector.close()

@@ -1,0 +1,148 @@
+"""The MediaPipe hand detector on a real photo, its mirror image and a moving sequence."""
+from __future__ import annotations
+
+import io
+import zipfile
+
+import cv2
+import numpy as np
+import pytest
+from handphoto import HAND_BOX, RIGHT04
+
+from handmocap.detect import FrameDetections, HandDetection, HandDetector, MediaPipeHandDetector, detect_video
+from handmocap.detect.mediapipe_hands import hand_landmarker_bundle
+from handmocap.errors import HandmocapError, InputError, ShapeError
+from handmocap.video import Frame
+
+
+def _one_hand(fd: FrameDetections) -> HandDetection:
+    assert len(fd.hands) == 1, f"expected one hand, got {len(fd.hands)}"
+    return fd.hands[0]
+
+
+def test_bundle_is_built_from_the_shipped_models():
+    data = hand_landmarker_bundle("full")
+    names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    assert sorted(names) == ["hand_detector.tflite", "hand_landmarks_detector.tflite"]
+
+
+def test_finds_the_hand_in_a_real_photo(right04, image_detector):
+    assert isinstance(image_detector, HandDetector)
+    fd = image_detector.detect(Frame(7, 0.25, right04))
+    assert (fd.index, fd.timestamp_s, fd.image_size) == (7, 0.25, (640, 480))
+    hand = _one_hand(fd)
+    px, rel = hand.keypoints_px, hand.keypoints_rel
+    assert px.shape == (21, 2) and rel.shape == (21, 3)
+    assert px.dtype == np.float64 and rel.dtype == np.float64
+    x0, y0, x1, y1 = HAND_BOX
+    assert np.all((px[:, 0] >= x0) & (px[:, 0] <= x1) & (px[:, 1] >= y0) & (px[:, 1] <= y1)), px
+    # the watch is below the hand: the wrist is the lowest keypoint but a few
+    assert px[0, 1] > np.median(px[:, 1])
+    # metric, hand-centred 3D keypoints
+    palm = np.linalg.norm(rel[9] - rel[0])
+    assert 0.05 < palm < 0.12, f"wrist to middle MCP {palm:.3f} m"
+    assert np.linalg.norm(rel.mean(0)) < 0.05
+    assert 0.5 < hand.score <= 1.0 and 0.5 <= hand.handedness_score <= 1.0
+
+
+def test_handedness_is_the_true_hand_and_flips_in_a_mirror(right04, image_detector):
+    """right04.jpg shows a LEFT hand (see conftest); its mirror image shows a right hand."""
+    W = right04.shape[1]
+    orig = _one_hand(image_detector.detect(Frame(0, 0.0, right04)))
+    mirrored = _one_hand(image_detector.detect(Frame(1, 0.0, np.ascontiguousarray(right04[:, ::-1]))))
+    assert orig.handedness == "left"
+    assert mirrored.handedness == "right"
+    assert orig.handedness_score > 0.8 and mirrored.handedness_score > 0.8
+    # the same hand, mirrored about the image's centre column (pixel-centre convention:
+    # x -> W - 1 - x); the network is not exactly mirror-symmetric: ~9 px on a 170 px hand
+    back = mirrored.keypoints_px.copy()
+    back[:, 0] = W - 1 - back[:, 0]
+    x0, y0, x1, y1 = HAND_BOX
+    assert np.all((back[:, 0] >= x0) & (back[:, 0] <= x1) & (back[:, 1] >= y0) & (back[:, 1] <= y1))
+    assert np.abs(back - orig.keypoints_px).mean() < 12.0
+
+
+def test_mirrored_input_option_swaps_labels(right04):
+    with MediaPipeHandDetector(mode="image", mirrored_input=True) as det:
+        assert _one_hand(det.detect(Frame(0, 0.0, right04))).handedness == "right"
+
+
+def _shifted_sequence(img: np.ndarray, n: int = 8):
+    shifts = [(3.0 * k, -2.0 * k) for k in range(n)]
+    h, w = img.shape[:2]
+    frames = [cv2.warpAffine(img, np.float32([[1, 0, dx], [0, 1, dy]]), (w, h), borderMode=cv2.BORDER_REPLICATE)
+              for dx, dy in shifts]
+    return frames, np.array(shifts)
+
+
+def test_video_mode_follows_a_moving_hand(right04, tmp_path, image_detector):
+    """The photo translated a few pixels a frame, written as an image sequence and run
+    through detect_video in VIDEO mode: every frame has the left hand, moved by the shift."""
+    frames, shifts = _shifted_sequence(right04)
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for k, img in enumerate(frames):
+        cv2.imwrite(str(folder / f"{k:03d}.png"), img[:, :, ::-1])
+    with MediaPipeHandDetector(mode="video", max_hands=2) as det:
+        results = list(detect_video(folder, det))
+    assert [fd.index for fd in results] == list(range(len(frames)))
+    hands = [_one_hand(fd) for fd in results]
+    assert {h.handedness for h in hands} == {"left"}
+    ref = _one_hand(image_detector.detect(Frame(0, 0.0, frames[0]))).keypoints_px
+    unshifted = np.stack([h.keypoints_px for h in hands]) - shifts[:, None, :]
+    # tracked crops differ slightly from palm-detector crops: a few pixels, but steady
+    assert np.abs(unshifted - ref).mean(axis=(1, 2)).max() < 10.0
+    steady = unshifted[1:] - unshifted[1:].mean(0)
+    assert np.abs(steady).mean() < 2.0
+    palms = [np.linalg.norm(h.keypoints_rel[9] - h.keypoints_rel[0]) for h in hands]
+    assert np.ptp(palms) < 0.015
+
+
+def test_video_mode_timestamps_are_guarded(right04):
+    """Duplicate timestamps and a restarted sequence do not upset MediaPipe's VIDEO mode
+    (which itself rejects timestamps that do not increase)."""
+    with MediaPipeHandDetector(mode="video", max_hands=1) as det:
+        a = det.detect(Frame(0, 0.0, right04))
+        b = det.detect(Frame(1, 0.0, right04))  # same timestamp
+        c = det.detect(Frame(2, 0.0004, right04))  # same millisecond
+        d = det.detect(Frame(0, 0.0, right04))  # a new video starts
+    for fd in (a, b, c, d):
+        assert _one_hand(fd).handedness == "left"
+    assert np.abs(d.hands[0].keypoints_px - a.hands[0].keypoints_px).max() < 1e-6  # fresh state = first frame
+
+
+def test_no_hand_gives_empty_tuple(image_detector):
+    rng = np.random.default_rng(0)
+    fd = image_detector.detect(Frame(0, 0.0, np.full((240, 320, 3), 128, np.uint8)))
+    assert fd.hands == () and fd.image_size == (320, 240)
+    noise = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    assert image_detector.detect(Frame(1, 0.0, noise)).image_size == (160, 120)
+
+
+def test_bad_frames_and_options(image_detector):
+    with pytest.raises(ShapeError):
+        image_detector.detect(Frame(0, 0.0, np.zeros((4, 4, 2), np.uint8)))
+    with pytest.raises(HandmocapError):
+        image_detector.detect(Frame(0, 0.0, np.zeros((4, 4, 3), np.float32)))
+    for kwargs in (dict(max_hands=0), dict(mode="live"), dict(min_detection_confidence=1.5), dict(model="huge")):
+        with pytest.raises(HandmocapError):
+            MediaPipeHandDetector(**kwargs)
+    det = MediaPipeHandDetector(mode="image")
+    det.close()
+    det.close()  # idempotent
+    with pytest.raises(HandmocapError, match="closed"):
+        det.detect(Frame(0, 0.0, np.zeros((8, 8, 3), np.uint8)))
+
+
+def test_detect_video_bad_input_fails_at_once(tmp_path):
+    bad = tmp_path / "clip.mp4"
+    bad.write_text("not a video")
+    with pytest.raises(InputError) as err:
+        detect_video(bad)
+    assert "clip.mp4" in str(err.value)
+
+
+def test_grey_photo_path_through_detect_video():
+    """detect_video on the photo file itself (single-image input, own detector)."""
+    (fd,) = list(detect_video(RIGHT04))
+    assert _one_hand(fd).handedness == "left"
