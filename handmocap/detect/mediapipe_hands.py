@@ -1,10 +1,9 @@
 """MediaPipe's hand landmarker (Tasks API), run offline from the models inside the wheel.
 
-mediapipe 0.10.21 ships ``palm_detection_{full,lite}.tflite`` and
-``hand_landmark_{full,lite}.tflite``. The Tasks `HandLandmarker` wants one ``.task`` bundle;
-we build it from the shipped files in memory (`hand_landmarker_bundle`), once per process,
-and hand it over as a buffer: nothing is downloaded and nothing is written outside a
-temporary folder.
+mediapipe 0.10.21 ships ``palm_detection_full.tflite`` and ``hand_landmark_full.tflite``.
+The Tasks `HandLandmarker` wants one ``.task`` bundle; we build it from the shipped files
+in memory (`hand_landmarker_bundle`), once per process, and hand it over as a buffer:
+nothing is downloaded and nothing is written outside a temporary folder.
 
 Handedness: measured on a real photo (OpenCV's right04.jpg, a person's left hand) and its
 mirror image, the Tasks API of 0.10.21 labels the TRUE hand of ordinary (non-mirrored)
@@ -28,7 +27,9 @@ import numpy as np
 from ..errors import AssetError, DependencyError, HandmocapError, ShapeError
 from .base import FrameDetections, HandDetection
 
-MODELS = ("full", "lite")
+# The wheel also ships *_lite.tflite files, but they lack the input-normalisation metadata
+# the Tasks API needs ("requires specifying NormalizationOptions metadata"): full only.
+MODELS = ("full",)
 MODES = ("video", "image")
 
 
@@ -94,7 +95,7 @@ class MediaPipeHandDetector:
         min_detection_confidence: palm detector threshold.
         min_presence_confidence: hand-presence threshold of the landmark model.
         min_tracking_confidence: below this, video mode re-runs palm detection.
-        model: "full" or "lite" model files.
+        model: "full" (the only shipped pair the Tasks API can load).
         mirrored_input: True for mirrored (selfie-preview) footage: labels are swapped so
             they still name the person's true hand.
     """

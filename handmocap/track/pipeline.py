@@ -136,10 +136,11 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
     info = probe(path)
     intr, cam_model, cam_source = resolve_camera(options.intrinsics, info.width, info.height)
     own_detector = detector is None
-    detector = detector or MediaPipeHandDetector(max_hands=2 if options.hands == "both" else 2)
+    # one hand asked for: max_hands=1 halves detector time (palm detection stops rerunning)
+    detector = detector or MediaPipeHandDetector(max_hands=2 if options.hands == "both" else 1)
     detections = []
     try:
-        for frame in open_frames(path, max_frames=options.max_frames, stride=options.stride):
+        for frame in open_frames(path, max_frames=options.max_frames, stride=options.stride, info=info):
             detections.append(detector.detect(frame))
             if progress:
                 progress(len(detections), info.num_frames)

@@ -233,7 +233,8 @@ def _ffmpeg_frames(info: VideoInfo, win: _Window) -> Iterator[Frame]:
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+info"]
     if start > 0:
         cmd += ["-ss", f"{start:.6f}"]  # input seeking, exact (ffmpeg decodes from the keyframe)
-    cmd += ["-i", str(path), "-map", "0:v:0", "-an", "-sn", "-dn"]
+    # 0:V:0 = first video stream that is not cover art (probe skips attached pictures too)
+    cmd += ["-i", str(path), "-map", "0:V:0", "-an", "-sn", "-dn"]
     if win.end_s is not None:
         cmd += ["-t", f"{win.end_s - start:.6f}"]
     filters = ([f"select='not(mod(n\\,{win.stride}))'"] if win.stride > 1 else []) + [_showinfo_filter()]

@@ -146,3 +146,32 @@ def test_grey_photo_path_through_detect_video():
     """detect_video on the photo file itself (single-image input, own detector)."""
     (fd,) = list(detect_video(RIGHT04))
     assert _one_hand(fd).handedness == "left"
+
+
+def test_rendered_clip_with_ground_truth_side_and_keypoints():
+    """The rendered clip tests/data/videos/one_hand.mp4 (exact ground truth: a RIGHT hand,
+    its 21 keypoints projected with the true camera) and its mirror image."""
+    from pathlib import Path
+
+    from handmocap.video import open_frames
+
+    clip = Path(__file__).resolve().parents[1] / "data" / "videos" / "one_hand.mp4"
+    gt = np.load(clip.with_suffix(".gt.npz"), allow_pickle=False)
+    assert str(gt["hand0_side"]) == "right"
+    frames = list(open_frames(clip))
+    W = frames[0].image.shape[1]
+    with MediaPipeHandDetector(mode="video") as det:
+        found = [det.detect(f) for f in frames]
+    with MediaPipeHandDetector(mode="video") as det:
+        mirrored = [det.detect(Frame(f.index, f.timestamp_s, np.ascontiguousarray(f.image[:, ::-1])))
+                    for f in frames]
+    errors = []
+    for fd, mfd in zip(found, mirrored):
+        if not gt["hand0_visible"][fd.index]:
+            continue
+        assert _one_hand(fd).handedness == "right"
+        assert _one_hand(mfd).handedness == "left"
+        errors.append(np.linalg.norm(fd.hands[0].keypoints_px - gt["hand0_keypoints_px"][fd.index], axis=1).mean())
+    assert len(errors) >= 0.8 * len(frames)
+    assert np.mean(errors) < 15.0, f"mean 2D keypoint error {np.mean(errors):.1f} px"
+    assert W == int(gt["image_size"][0])
