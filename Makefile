@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 NODE_TOOLS := tools/node
 
-.PHONY: demo test bench system venv clean addon
+.PHONY: demo test bench bench-quick system venv clean addon
 
 # apt packages: ffmpeg (ffmpeg + ffprobe for probing and decoding), opencv-doc (a real
 # photo of a hand the detector tests use). Skipped when already present.
@@ -43,8 +43,12 @@ demo: venv
 test: venv $(NODE_TOOLS)/node_modules/.installed
 	$(PY) -m pytest -q -n 2 --dist loadgroup
 
+# benchmark report + plots in out/bench/ (full ~15 min; bench-quick ~2 min)
 bench: venv
 	$(PY) -m bench
+
+bench-quick: venv
+	$(PY) -m bench --quick
 
 # the Blender extension zip: dist/handmocap_blender.zip (install it in Blender 4.2+)
 addon: venv
