@@ -91,6 +91,12 @@ class Track:
     def __len__(self) -> int:
         return len(self.frame_index)
 
+    def subset(self, rows) -> "Track":
+        """The same track restricted to `rows` (a slice, indices or a boolean mask) of its frames."""
+        from dataclasses import replace
+
+        return replace(self, **{name: np.asarray(getattr(self, name))[rows] for name in TRACK_ARRAYS})
+
 
 @dataclass
 class Motion:

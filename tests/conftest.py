@@ -69,6 +69,12 @@ def synthetic_motion(num_frames: int = 24, sides=("right", "left"), fps: float =
 
 
 @pytest.fixture
+def make_motion():
+    """The `synthetic_motion` factory, for tests that need other sizes or sides."""
+    return synthetic_motion
+
+
+@pytest.fixture
 def motion():
     return synthetic_motion()
 

@@ -14,13 +14,13 @@ camera space, turned into glTF axes.
 """
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import pygltflib as gl
 import torch
 
+from ..errors import FormatError
 from ..geometry.rotations import axis_angle_to_matrix, matrix_to_quaternion
 from ..hand import HandModel
 from ..hand.joints import MANO_JOINT_NAMES
@@ -103,8 +103,25 @@ def _visibility_keys(motion: Motion, frame_index: np.ndarray, times: np.ndarray)
     return t, s
 
 
+def clip_start_s(motion: Motion) -> float:
+    """Presentation time of the clip's frame 0, seconds: animation times are measured from
+    it, so a hand that appears at frame f is keyed from f / fps (not from 0)."""
+    # frame_index / fps >= 0, so this is never later than any track's first key
+    starts = [float(t.timestamp_s[0]) - float(t.frame_index[0]) / motion.fps for t in motion.tracks if len(t)]
+    return min(starts, default=0.0)
+
+
+def _check_times(motion: Motion) -> None:
+    """glTF sampler inputs must increase strictly; say which track breaks that."""
+    for k, t in enumerate(motion.tracks):
+        ts = np.asarray(t.timestamp_s, dtype=np.float64)
+        if len(ts) and (not np.all(np.isfinite(ts)) or np.any(np.diff(ts.astype(np.float32)) <= 0)):
+            raise FormatError(motion.source, f"track {k}: timestamp_s must be finite and strictly increasing")
+
+
 def glb_bytes(motion: Motion, hand_model: str | None = None) -> bytes:
     """The motion as one binary glTF (see module docstring)."""
+    _check_times(motion)
     gltf = gl.GLTF2(asset=gl.Asset(version="2.0", generator="handmocap"))
     blob = _Blob(gltf)
     gltf.scene = 0
@@ -117,15 +134,15 @@ def glb_bytes(motion: Motion, hand_model: str | None = None) -> bytes:
         yfov=2 * math.atan(H / (2 * K[1, 1])), aspectRatio=W / H, znear=0.01, zfar=100.0)))
     gltf.nodes.append(gl.Node(name="camera", camera=0))
     gltf.scenes[0].nodes.append(0)
-    t_start = min((float(t.timestamp_s[0]) for t in motion.tracks if len(t)), default=0.0)
+    t_start = clip_start_s(motion)
     models: dict[str, HandModel] = {}
     for k, track in enumerate(motion.tracks):
         if len(track) == 0:
             continue
         hand = models.setdefault(track.side, HandModel(hand_model, side=track.side, dtype=torch.float64))
         betas = torch.as_tensor(track.betas, dtype=torch.float64)[None]
-        v_rest = hand(betas=betas).vertices[0].numpy()  # flat hand, identity rotations
-        j_rest = (hand.J_regressor @ (hand.v_template + torch.einsum("vcs,s->vc", hand.shapedirs[..., :betas.shape[1]], betas[0]))).numpy()
+        rest = hand(betas=betas)  # flat hand (flat_hand_mean: zero pose), identity rotations
+        v_rest, j_rest = rest.vertices[0].numpy(), rest.joints[0].numpy()
         prefix = f"T{k}_"
         # one axis-turn node per track, so importers make one armature per hand
         gltf.scenes[0].nodes.append(len(gltf.nodes))
@@ -176,11 +193,12 @@ def _animation(blob: _Blob, motion: Motion, track, first: int, wrist_rest: np.nd
     times = (np.asarray(track.timestamp_s, dtype=np.float64) - t_start).astype(np.float32)
     anim = gl.Animation(name=f"{prefix}{track.side}", samplers=[], channels=[])
 
+    frame_times = blob.add(times, gl.SCALAR, _FLOAT, minmax=True)  # shared by every LINEAR sampler
+
     def channel(node: int, path: str, values: np.ndarray, kind: str, key_times=None, interpolation="LINEAR"):
-        t = times if key_times is None else key_times
+        t = frame_times if key_times is None else blob.add(key_times, gl.SCALAR, _FLOAT, minmax=True)
         anim.samplers.append(gl.AnimationSampler(
-            input=blob.add(t, gl.SCALAR, _FLOAT, minmax=True), output=blob.add(values.astype(np.float32), kind, _FLOAT),
-            interpolation=interpolation))
+            input=t, output=blob.add(values.astype(np.float32), kind, _FLOAT), interpolation=interpolation))
         anim.channels.append(gl.AnimationChannel(sampler=len(anim.samplers) - 1,
                                                  target=gl.AnimationChannelTarget(node=node, path=path)))
 
@@ -204,4 +222,3 @@ def export_glb(motion: Motion, path, hand_model: str | None = None):
 
 
 __all__ = ["glb_bytes", "export_glb"]
-_ = json

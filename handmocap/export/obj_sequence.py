@@ -4,6 +4,7 @@ that frame as its own object (`track0_right`), camera-space metres in the OpenCV
 so the numbering matches the video."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,39 +16,62 @@ from .axes import points_cv_to_gltf
 from .mesh import write_atomic
 
 
-def camera_space_vertices(motion: Motion, hand_model: str | None = None) -> list[dict[int, np.ndarray]]:
-    """Per frame, {track_id: (V, 3) camera-space vertices, metres}."""
-    frames: list[dict[int, np.ndarray]] = [dict() for _ in range(motion.num_frames)]
+def iter_camera_space_vertices(motion: Motion, hand_model: str | None = None,
+                               chunk: int = 64) -> Iterator[dict[int, np.ndarray]]:
+    """Per video frame in order, {track_id: (V, 3) camera-space vertices, metres (OpenCV)}.
+
+    The hand model runs on `chunk` frames at a time, so memory stays bounded for long clips.
+    """
     models: dict[str, HandModel] = {}
+    rows = []  # per track: frame -> row in the track's arrays
     for t in motion.tracks:
-        if len(t) == 0:
-            continue
-        hand = models.setdefault(t.side, HandModel(hand_model, side=t.side))
-        T = len(t)
-        with torch.no_grad():
-            v = hand(global_orient=torch.as_tensor(t.global_orient), hand_pose=torch.as_tensor(t.hand_pose),
-                     betas=torch.as_tensor(t.betas)[None].expand(T, -1), transl=torch.as_tensor(t.transl)).vertices
-        for i, f in enumerate(np.asarray(t.frame_index)):
-            if 0 <= f < motion.num_frames:
-                frames[f][t.track_id] = v[i].numpy()
-    return frames
+        if len(t):
+            models.setdefault(t.side, HandModel(hand_model, side=t.side))
+        rows.append({int(f): i for i, f in enumerate(np.asarray(t.frame_index))})
+    for start in range(0, motion.num_frames, chunk):
+        frames: list[dict[int, np.ndarray]] = [dict() for _ in range(min(chunk, motion.num_frames - start))]
+        for t, row in zip(motion.tracks, rows):
+            pairs = [(f - start, row[f]) for f in range(start, start + len(frames)) if f in row]
+            if not pairs:
+                continue
+            idx = np.array([i for _, i in pairs])
+            with torch.no_grad():
+                v = models[t.side](global_orient=np.asarray(t.global_orient)[idx],
+                                   hand_pose=np.asarray(t.hand_pose)[idx],
+                                   betas=np.repeat(np.asarray(t.betas)[None], len(idx), 0),
+                                   transl=np.asarray(t.transl)[idx]).vertices.numpy()
+            for (f, _), verts in zip(pairs, v):
+                frames[f][t.track_id] = verts
+        yield from frames
 
 
-def obj_text(meshes: dict[str, np.ndarray], faces: dict[str, np.ndarray]) -> str:
-    """Objects named by key: vertices (V, 3) and faces (F, 3) 0-based -> OBJ text."""
-    import trimesh
+def camera_space_vertices(motion: Motion, hand_model: str | None = None) -> list[dict[int, np.ndarray]]:
+    """Per frame, {track_id: (V, 3) camera-space vertices, metres}: every frame at once
+    (use `iter_camera_space_vertices` for long clips)."""
+    return list(iter_camera_space_vertices(motion, hand_model))
 
-    parts = ["# handmocap OBJ frame: metres\n"]
+
+def _face_lines(faces: np.ndarray, offset: int) -> str:
+    """(F, 3) 0-based triangles -> OBJ `f` lines, 1-based, shifted by `offset` vertices."""
+    return ("f %d %d %d\n" * len(faces)) % tuple((np.asarray(faces) + 1 + offset).ravel())
+
+
+def obj_text(meshes: dict[str, np.ndarray], faces: dict[str, np.ndarray], _cache: dict | None = None) -> str:
+    """Objects named by key: vertices (V, 3) metres and faces (F, 3) 0-based -> OBJ text.
+
+    Written directly (one string format per block, 8 decimals = 10 nm): trimesh reads it
+    back; the face blocks repeat every frame, so `_cache` keeps them by (name, offset)."""
+    cache = {} if _cache is None else _cache
+    parts, offset = ["# handmocap OBJ frame: metres\n"], 0
     for name, verts in meshes.items():
-        mesh = trimesh.Trimesh(vertices=verts, faces=faces[name], process=False)
-        body = trimesh.exchange.obj.export_obj(mesh, include_normals=False, include_texture=False,
-                                               header=None, return_texture=False)
+        v = np.asarray(verts, dtype=np.float64)
         parts.append(f"o {name}\n")
-        offset = sum(len(v) for v in list(meshes.values())[: list(meshes).index(name)])
-        for line in body.splitlines():
-            if line.startswith("f ") and offset:
-                line = "f " + " ".join(str(int(i) + offset) for i in line[2:].split())
-            parts.append(line + "\n")
+        parts.append(("v %.8f %.8f %.8f\n" * len(v)) % tuple(v.ravel()))
+        key = (name, offset)
+        if key not in cache:
+            cache[key] = _face_lines(faces[name], offset)
+        parts.append(cache[key])
+        offset += len(v)
     return "".join(parts)
 
 
@@ -55,12 +79,12 @@ def export_obj_sequence(motion: Motion, out_dir: Path, stem: str, hand_model: st
                         y_up: bool = False) -> list[Path]:
     """Write one OBJ per frame into `out_dir/STEM_obj/`; returns the paths in frame order."""
     folder = Path(out_dir) / f"{stem}_obj"
-    frames = camera_space_vertices(motion, hand_model)
+    frames = iter_camera_space_vertices(motion, hand_model)
     sides = {t.track_id: t.side for t in motion.tracks}
     faces = {s: HandModel(hand_model, side=s).faces.numpy() for s in set(sides.values())}
-    paths = []
+    paths, cache = [], {}
     for f, hands in enumerate(frames):
         meshes = {f"track{k}_{sides[k]}": (points_cv_to_gltf(v) if y_up else v) for k, v in sorted(hands.items())}
-        text = obj_text(meshes, {f"track{k}_{sides[k]}": faces[sides[k]] for k in hands})
+        text = obj_text(meshes, {f"track{k}_{sides[k]}": faces[sides[k]] for k in hands}, cache)
         paths.append(write_atomic(folder / f"{stem}_{f:06d}.obj", text.encode()))
     return paths

@@ -13,7 +13,7 @@ from ..errors import DependencyError, InputError
 from ..hand import HandModel
 from ..hand.joints import KEYPOINT_PARENTS
 from ..motion import Motion
-from .obj_sequence import camera_space_vertices
+from .obj_sequence import iter_camera_space_vertices
 
 # BGR-free: RGB colours per finger (thumb, index, middle, ring, pinky) and the palm
 FINGER_COLOURS = [(255, 80, 80), (255, 200, 40), (80, 220, 80), (60, 160, 255), (200, 90, 255)]
@@ -93,7 +93,7 @@ def export_preview(motion: Motion, video: str | Path, path: str | Path, hand_mod
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial.mp4")
     K = motion.camera.matrix
-    per_frame = camera_space_vertices(motion, hand_model)
+    per_frame = iter_camera_space_vertices(motion, hand_model)  # lazily, in step with the video
     faces = {s: HandModel(hand_model, side=s).faces.numpy() for s in {t.side for t in motion.tracks}}
     kp = {}
     for t in motion.tracks:
@@ -102,13 +102,16 @@ def export_preview(motion: Motion, video: str | Path, path: str | Path, hand_mod
     W, H = motion.image_size
     proc = _encoder(tmp, W, H, motion.fps)
     try:
+        drawn, hands = -1, {}
         for frame in open_frames(video):
             if frame.index >= motion.num_frames:
                 break
             image = np.ascontiguousarray(frame.image)
             if image.shape[:2] != (H, W):
                 raise InputError(video, f"frame size {image.shape[1]}x{image.shape[0]} differs from the motion's {W}x{H}")
-            for track_id, verts in per_frame[frame.index].items():
+            while frame.index > drawn:  # frames the decoder skipped still consume their meshes
+                hands, drawn = next(per_frame), drawn + 1
+            for track_id, verts in hands.items():
                 keypoints, side, detected = kp[(track_id, frame.index)]
                 label = f"{side} #{track_id}" + ("" if detected else " (bridged)")
                 draw_hand(image, verts, faces[side], K, keypoints if detected else None, label)

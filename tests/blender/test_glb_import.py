@@ -45,9 +45,6 @@ def test_glb_reimports_with_bones_frames_and_positions(tmp_path, motion):
             want = hand(global_orient=track.global_orient[f:f + 1], hand_pose=track.hand_pose[f:f + 1],
                         betas=track.betas[None], transl=track.transl[f:f + 1]).vertices[0].numpy()
             want = want @ (GLTF_TO_BLENDER @ CV_TO_GLTF).T
-            # the importer may merge or reorder vertices: compare nearest points both ways
-            from scipy.spatial import cKDTree
-
-            d1, _ = cKDTree(want).query(got)
-            d2, _ = cKDTree(got).query(want)
-            assert max(d1.max(), d2.max()) < VERTEX_TOL_M, (k, f, d1.max(), d2.max())
+            # the importer keeps the vertex order (measured error 2e-7 m): vertex by vertex
+            assert got.shape == want.shape
+            assert np.abs(got - want).max() < VERTEX_TOL_M, (k, f, np.abs(got - want).max())
