@@ -1,0 +1,282 @@
+"""Hand parameters of a track from the learned keypoint model (the tracker's default estimator).
+
+`estimate_track` has the signature and result type of `solve.fitting.fit_track`:
+
+    detections (T frames) -> left hands mirrored into right hands -> keypoint model (rectified,
+    batched) -> one shape for the track (score-weighted mean of the per-frame betas, or the
+    known hand length) -> hand-model keypoints -> DGP translation in each frame's virtual
+    camera with the predicted weights -> back to the real camera -> mirrored back -> FitResult
+
+With `refine=True` per-frame fitting runs afterwards, warm-started from the model's output.
+Unknown intrinsics (K=None): the assumed camera of `camera.weak_perspective` (60 degrees
+across the larger side), as for fitting.
+"""
+from __future__ import annotations
+
+import inspect
+from contextlib import contextmanager
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from ..camera.pinhole import project
+from ..errors import InputError, ShapeError
+from ..geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from ..hand.mirror import mirror_axis_angle, mirror_points
+from ..solve.detector_offsets import detector_matrix
+from ..solve.fitting import FitResult, hand_size_px
+from .checkpoint import default_weights_path, load_keypoint_model
+from .keypoint_model import KeypointDecoder, canonical_input, translate
+
+REFINE_ITERATIONS = 40
+REFINE_LR = 0.05  # fitting's own step (smaller steps measured worse at 40 iterations)
+
+
+@contextmanager
+def _one_cpu_thread(device: torch.device):
+    """Small batched ops run faster on one intra-op thread than two on a 2-core machine
+    (the fitter measured the same); GPUs are unaffected."""
+    if device.type != "cpu":
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+@lru_cache(maxsize=4)
+def _cached_model(path: str, device: str):
+    return load_keypoint_model(path, device=device)
+
+
+def _tensor(name, x, device):
+    try:
+        t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+        return t.to(dtype=torch.float32, device=device)
+    except (TypeError, ValueError) as exc:
+        raise InputError(None, f"{name}: not a numeric array ({exc})") from None
+
+
+def _check(px, rel, sc, K, side, hand_model, hand_length_m):
+    if px.dim() != 3 or tuple(px.shape[1:]) != (21, 2):
+        raise ShapeError("keypoints_px", "(T, 21, 2)", tuple(px.shape))
+    T = px.shape[0]
+    if T == 0:
+        raise InputError(None, "estimate_track: the track has no frames")
+    if tuple(rel.shape) != (T, 21, 3):
+        raise ShapeError("keypoints_rel", f"({T}, 21, 3)", tuple(rel.shape))
+    if sc.dim() == 1:
+        sc = sc[:, None].expand(T, 21)
+    if tuple(sc.shape) != (T, 21):
+        raise ShapeError("scores", f"({T}, 21) or ({T},)", tuple(sc.shape))
+    if K is not None and tuple(K.shape) != (3, 3):
+        raise ShapeError("K", "(3, 3)", tuple(K.shape))
+    if side not in ("left", "right"):
+        raise InputError(None, f"side must be 'left' or 'right', got {side!r}")
+    if getattr(hand_model, "side", side) != side:
+        raise InputError(None, f"estimate_track: a {hand_model.side} hand model was given for a {side} track")
+    if hand_length_m is not None and not (0.05 <= float(hand_length_m) <= 0.4):
+        raise InputError(None, f"hand length must be between 5 and 40 cm, got {100 * float(hand_length_m):.1f} cm")
+    return sc
+
+
+def _right_model(hand_model):
+    """The right-hand counterpart of `hand_model` (itself for right hands)."""
+    if hand_model.side == "right":
+        return hand_model
+    from ..hand import HandModel, mirror_asset
+
+    return HandModel(mirror_asset(hand_model.asset), flat_hand_mean=hand_model.flat_hand_mean)
+
+
+def _camera(K, intrinsics, image_size, device):
+    if K is not None:
+        return _tensor("K", K, device), "perspective"
+    from ..camera.weak_perspective import assumed_intrinsics
+
+    if intrinsics is not None:
+        return intrinsics.K(dtype=torch.float32, device=device), "weak_perspective"
+    if image_size is None:
+        raise InputError(None, "estimate_track: with unknown intrinsics (K=None) give `intrinsics` or `image_size`")
+    return assumed_intrinsics(int(image_size[0]), int(image_size[1])).K(dtype=torch.float32, device=device), \
+        "weak_perspective"
+
+
+@torch.no_grad()
+def predict_right(model, decoder, D, px, rel, sc, K, batch_size: int, hand_length_m=None, shared_betas: bool = True,
+                  mode: str | None = None):
+    """Right hands, real camera. px (T, J, 2), rel (T, J, 3), sc (T, J), K (3, 3) or (T, 3, 3).
+
+    Args:
+        shared_betas: one shape for all T frames (a track); False: per-frame shapes.
+        mode: translation mode (default the model's: "dgp").
+
+    Returns dict: global_orient (T, 3), hand_pose (T, 45), betas (T, S), transl (T, 3)
+    (HandModel convention), keypoints_cam (T, J, 3), landmarks_cam (T, J, 3), weights (T, J),
+    valid (T,).
+    """
+    T = px.shape[0]
+    mode = mode or model.config.translation
+    chunks = []
+    for s in range(0, T, batch_size):
+        sl = slice(s, min(T, s + batch_size))
+        Kb = K if K.dim() == 2 else K[sl]
+        ci = canonical_input(px[sl], rel[sl], sc[sl], Kb, model.config.rectify)
+        chunks.append((sl, ci, model(ci.features)))
+    beta = torch.cat([out["betas"] for _, _, out in chunks])
+    if shared_betas:  # one shape per track: frames weighted by their mean score
+        fw = torch.cat([ci.weights for _, ci, _ in chunks]).mean(-1) + 1e-6
+        beta = ((fw[:, None] * beta).sum(0) / fw.sum())[None].expand(T, -1).clone()
+    if hand_length_m is not None:
+        beta[:, 0] = decoder.layer.beta0_for_length(beta[0, 1:].to(decoder.J_template.dtype), float(hand_length_m))
+    res = {k: [] for k in ("rot", "kp", "lm", "t_v", "valid", "w", "R")}
+    for sl, ci, out in chunks:
+        kp = decoder(out["rotations"], beta[sl])
+        lm = D @ kp
+        w = torch.sigmoid(out["weight_logits"])
+        t_v, _, _, valid = translate(mode, lm, w, out, ci)
+        for k, v in zip(res, (out["rotations"], kp, lm, t_v, valid, w, ci.R)):
+            res[k].append(v)
+    rot, kp, lm, t_v, valid, w, R = (torch.cat(res[k]) for k in res)
+    if bool((~valid).any()) and bool(valid.any()):  # e.g. no usable keypoint: nearest valid frame
+        good = torch.nonzero(valid)[:, 0]
+        nearest = good[(torch.arange(T, device=px.device)[:, None] - good[None]).abs().argmin(1)]
+        t_v = torch.where(valid[:, None], t_v, t_v[nearest])
+    Rt = R.transpose(-1, -2)
+    kp_cam = (kp + t_v[:, None]) @ R
+    lm_cam = (lm + t_v[:, None]) @ R
+    J0 = decoder.rest(beta)[0][:, 0]  # rest wrist: the root rotates about it
+    transl = (Rt @ (t_v + J0)[..., None])[..., 0] - J0
+    go = matrix_to_axis_angle(Rt @ rot[:, 0])
+    pose = matrix_to_axis_angle(rot[:, 1:]).reshape(T, 45) - decoder.hands_mean.reshape(1, 45)
+    return {"global_orient": go, "hand_pose": pose, "betas": beta, "transl": transl, "keypoints_cam": kp_cam,
+            "landmarks_cam": lm_cam, "weights": w, "valid": valid}
+
+
+def fitting_limit_fn(hand_model, layer, side: str):
+    """The fitter's joint-limit penalty for `hand_model`, across the versions of its private API
+    (None when the limits module is unavailable)."""
+    from ..solve import fitting
+
+    params = list(inspect.signature(fitting._limit_fn).parameters)
+    try:
+        if params and params[0] == "hand_model":
+            return fitting._limit_fn(hand_model, layer.hands_mean)
+        return fitting._limit_fn(side)
+    except ImportError:
+        return None
+
+
+def _refine(px, rel, sc, K, camera_K, side, hand_model, init: dict, hand_length_m, device, batch_size, intrinsics):
+    """Fitting warm-started from the model's output (mirrored back to `side` already)."""
+    from ..solve import fitting
+
+    if "init" in inspect.signature(fitting.fit_track).parameters:
+        return fitting.fit_track(px, rel, sc, K, side, hand_model, hand_length_m=hand_length_m, device=device,
+                                 batch_size=batch_size, intrinsics=intrinsics, init=init)
+    # fit_track has no warm start: run its optimiser from the model's parameters per chunk
+    F = fitting
+    opts = F.FitOptions()
+    dtype = torch.float32
+    layer = F.KeypointLayer(hand_model, dtype=dtype, device=device)
+    D = torch.tensor(detector_matrix(opts.definition), dtype=dtype, device=device)
+    asset_mean = torch.as_tensor(np.asarray(hand_model.asset.hands_mean), dtype=dtype, device=device)
+    pose_mean = asset_mean - layer.hands_mean
+    px_c, rel_c, w2d = F._clean(px, rel, sc)
+    betas = init["betas"][0].to(device)
+    limit_fn = fitting_limit_fn(hand_model, layer, side)
+    Rs, poses = [], []
+    T = px.shape[0]
+    length = None if hand_length_m is None else float(hand_length_m)
+    for s in range(0, T, batch_size):
+        idx = torch.arange(s, min(T, s + batch_size), device=device)
+        prob = F._Problem(layer, D, px_c[idx], rel_c[idx], w2d[idx], K, opts, side, limit_fn, pose_mean)
+        R0 = axis_angle_to_matrix(init["global_orient"][idx])
+        # the first chunk also refines the track's shape (as fit_track does), later ones keep it
+        R, pose, b = F._optimise(prob, R0, init["hand_pose"][idx], betas, REFINE_ITERATIONS, REFINE_LR, s == 0, length)
+        betas = b
+        Rs.append(R)
+        poses.append(pose)
+    return F._finish(layer, D, torch.cat(Rs), torch.cat(poses), betas, px_c, w2d, camera_K,
+                     "perspective" if K is not None else "weak_perspective")
+
+
+def estimate_track(keypoints_px, keypoints_rel, scores, K, side: str, hand_model, *, hand_length_m: float | None = None,
+                   device: str | torch.device = "cpu", batch_size: int = 256, refine: bool = False, intrinsics=None,
+                   image_size: tuple[int, int] | None = None, weights_path=None, **_ignored) -> FitResult:
+    """Hand parameters of one track from the keypoint model.
+
+    Args:
+        keypoints_px: (T, 21, 2) pixels, undistorted, pixel centres (the detector's landmarks).
+        keypoints_rel: (T, 21, 3) metres, the detector's metric landmarks, camera-aligned.
+        scores: (T, 21) or (T,) confidences in [0, 1] (0 or NaN keypoints are ignored).
+        K: (3, 3) intrinsics or None (unknown: `intrinsics`, e.g. the assumed ones, or `image_size`).
+        side: "right" or "left", must match `hand_model.side`.
+        hand_model: the `HandModel` whose parameters are returned.
+        hand_length_m: known wrist-to-middle-fingertip length (metres): fixes size and depth.
+        device: torch device for the network.  batch_size: frames per network batch.
+        refine: run per-frame fitting afterwards, starting from the model's output (the
+            first batch of frames also refines the track's shape).
+        weights_path: a keypoint-model checkpoint (None: the shipped weights).
+
+    Returns:
+        `solve.fitting.FitResult` (numpy float32).
+    """
+    with _one_cpu_thread(torch.device(device)):
+        return _estimate_track(keypoints_px, keypoints_rel, scores, K, side, hand_model, hand_length_m=hand_length_m,
+                               device=device, batch_size=batch_size, refine=refine, intrinsics=intrinsics,
+                               image_size=image_size, weights_path=weights_path)
+
+
+def _estimate_track(keypoints_px, keypoints_rel, scores, K, side: str, hand_model, *, hand_length_m: float | None = None,
+                   device: str | torch.device = "cpu", batch_size: int = 256, refine: bool = False, intrinsics=None,
+                   image_size: tuple[int, int] | None = None, weights_path=None, **_ignored) -> FitResult:
+    if batch_size < 1:
+        raise InputError(None, f"batch_size must be >= 1, got {batch_size}")
+    device = torch.device(device)
+    px = _tensor("keypoints_px", keypoints_px, device)
+    rel = _tensor("keypoints_rel", keypoints_rel, device)
+    sc = _tensor("scores", scores, device)
+    Kt = None if K is None else _tensor("K", K, device)
+    sc = _check(px, rel, sc, Kt, side, hand_model, hand_length_m)
+    camera_K, camera = _camera(Kt, intrinsics, image_size, device)
+    path = str(default_weights_path() if weights_path is None else weights_path)
+    model = _cached_model(path, str(device))
+    right = _right_model(hand_model)
+    decoder = KeypointDecoder(right).to(device)
+    D = torch.tensor(detector_matrix(model.config.definition), dtype=torch.float32, device=device)
+
+    finite = torch.isfinite(px).all(-1) & torch.isfinite(rel).all(-1) & torch.isfinite(sc)
+    w_in = torch.where(finite, sc.clamp(0, 1), torch.zeros_like(sc))
+    px_in = torch.where(finite[..., None], px, torch.zeros_like(px))
+    rel_in = torch.where(finite[..., None], rel, torch.zeros_like(rel))
+    if side == "left":  # mirror about the principal point: the rays' x flips, K unchanged
+        cx = camera_K[0, 2]
+        px_in = torch.stack([2 * cx - px_in[..., 0], px_in[..., 1]], -1)
+        rel_in = mirror_points(rel_in)
+    p = predict_right(model, decoder, D, px_in, rel_in, w_in, camera_K, batch_size, hand_length_m)
+    if side == "left":
+        p["global_orient"] = mirror_axis_angle(p["global_orient"])
+        p["hand_pose"] = mirror_axis_angle(p["hand_pose"])
+        for k in ("transl", "keypoints_cam", "landmarks_cam"):
+            p[k] = mirror_points(p[k])
+
+    if refine:
+        return _refine(px, rel, sc, Kt, camera_K, side, hand_model, p, hand_length_m, device, batch_size, intrinsics)
+
+    err = (project(p["landmarks_cam"], camera_K) - px_in).norm(dim=-1)
+    use = w_in > 0
+    reproj = torch.where(use, err, torch.zeros_like(err)).sum(-1) / use.sum(-1).clamp_min(1)
+    size = hand_size_px(px_in, w_in)
+    conf = w_in * p["weights"] * torch.exp(-0.5 * (err / (0.1 * size[:, None])) ** 2)
+    f32 = lambda t: t.detach().to("cpu", torch.float32).numpy()  # noqa: E731
+    return FitResult(global_orient=f32(p["global_orient"]), hand_pose=f32(p["hand_pose"]), betas=f32(p["betas"][0]),
+                     transl=f32(p["transl"]), keypoints_cam=f32(p["keypoints_cam"]), confidence=f32(conf),
+                     reprojection_px=f32(reproj), camera=camera)
+
+
+__all__ = ["estimate_track", "fitting_limit_fn", "predict_right"]
