@@ -85,7 +85,7 @@ def metrics(pred_tracks, motion, gt) -> dict:
 
 
 def variants(have_model: bool):
-    base = TrackOptions()
+    base = TrackOptions(estimator="fitting")
     v = {
         "fitting, known K": lambda calib, L: replace(base, intrinsics=calib),
         "fitting, unknown K": lambda calib, L: replace(base, intrinsics=None),
@@ -94,6 +94,7 @@ def variants(have_model: bool):
     }
     if have_model:
         v["model (default), known K"] = lambda calib, L: replace(base, intrinsics=calib, estimator="model")
+        v["model, known K + hand length"] = lambda calib, L: replace(base, intrinsics=calib, estimator="model", hand_length_m=L)
         v["model + refine, known K"] = lambda calib, L: replace(base, intrinsics=calib, estimator="model", refine=True)
         v["model, unknown K"] = lambda calib, L: replace(base, intrinsics=None, estimator="model")
     return v

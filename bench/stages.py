@@ -19,7 +19,7 @@ def _clock(fn):
     return out, time.perf_counter() - t0
 
 
-def time_stages(video: Path, calib: Path | None, estimator: str = "fitting", exports=("glb", "obj", "preview"),
+def time_stages(video: Path, calib: Path | None, estimator: str = "model", exports=("glb", "obj", "preview"),
                 out_dir: Path = Path("out/bench")) -> dict:
     """Seconds per stage for tracking `video` once; returns {"frames": T, "stages": {...}}."""
     from handmocap.camera.intrinsics import Intrinsics
@@ -88,7 +88,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("video", type=Path, nargs="?", default=Path("examples/hand_wave.mp4"))
     ap.add_argument("--calib", type=Path, default=Path("examples/hand_wave.calib.json"))
-    ap.add_argument("--estimator", default="fitting")
+    ap.add_argument("--estimator", default="model")
     args = ap.parse_args()
     r = time_stages(args.video, args.calib, args.estimator)
     print(f"# tracker stages: {args.video.name} ({r['size'][0]}x{r['size'][1]}, {r['frames']} frames, "

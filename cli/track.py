@@ -45,7 +45,7 @@ def track(
     smooth: Annotated[bool, typer.Option("--smooth/--no-smooth", help="Temporal One-Euro filtering.")] = True,
     min_cutoff: Annotated[float, typer.Option(help="Filter: minimum cut-off (Hz); lower = stiller.")] = 1.0,
     beta: Annotated[float, typer.Option(help="Filter: speed coefficient; higher = less lag.")] = 0.5,
-    estimator: Annotated[str, typer.Option(help="fitting or model.")] = "fitting",
+    estimator: Annotated[str, typer.Option(help="model (learned, default) or fitting.")] = "model",
     refine: Annotated[bool, typer.Option("--refine", help="Refine the model's output by fitting.")] = False,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     batch_size: Annotated[int, typer.Option(help="Frames solved together.")] = 256,

@@ -40,14 +40,14 @@ class TrackOptions:
         (float), or None for unknown intrinsics (weak-perspective fallback).
     hands: "both", "left" or "right".
     hand_length_m: known wrist-to-middle-fingertip length; fixes scale and depth.
-    estimator: "fitting" (per-frame fitting) or "model" (the learned keypoint model).
+    estimator: "model" (the learned keypoint model, default) or "fitting" (per-frame fitting).
     refine: run fitting after the model, starting from its prediction.
     """
 
     intrinsics: object = None
     hands: str = "both"
     hand_length_m: float | None = None
-    estimator: str = "fitting"
+    estimator: str = "model"
     refine: bool = False
     device: str = "cpu"
     batch_size: int = 256
