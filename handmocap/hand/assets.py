@@ -121,7 +121,6 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
     def find_class(self, module, name):
         if (module, name) in self._NUMPY:
-            import numpy.core.multiarray as ma  # noqa: F401 (numpy's own, safe)
             mod = __import__(module, fromlist=[name]) if not module.startswith("numpy._core") \
                 else __import__(module.replace("numpy._core", "numpy.core"), fromlist=[name])
             return getattr(mod, name)

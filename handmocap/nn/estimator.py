@@ -21,11 +21,11 @@ import numpy as np
 import torch
 
 from ..camera.pinhole import project
-from ..errors import InputError, ShapeError
+from ..errors import InputError
 from ..geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from ..hand.mirror import mirror_axis_angle, mirror_points
 from ..solve.detector_offsets import detector_matrix
-from ..solve.fitting import FitResult, hand_size_px
+from ..solve.fitting import FitResult, as_track_tensor, check_track_inputs, hand_size_px
 from .checkpoint import default_weights_path, load_keypoint_model
 from .keypoint_model import KeypointDecoder, canonical_input, translate
 
@@ -53,37 +53,6 @@ def _cached_model(path: str, device: str):
     return load_keypoint_model(path, device=device)
 
 
-def _tensor(name, x, device):
-    try:
-        t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
-        return t.to(dtype=torch.float32, device=device)
-    except (TypeError, ValueError) as exc:
-        raise InputError(None, f"{name}: not a numeric array ({exc})") from None
-
-
-def _check(px, rel, sc, K, side, hand_model, hand_length_m):
-    if px.dim() != 3 or tuple(px.shape[1:]) != (21, 2):
-        raise ShapeError("keypoints_px", "(T, 21, 2)", tuple(px.shape))
-    T = px.shape[0]
-    if T == 0:
-        raise InputError(None, "estimate_track: the track has no frames")
-    if tuple(rel.shape) != (T, 21, 3):
-        raise ShapeError("keypoints_rel", f"({T}, 21, 3)", tuple(rel.shape))
-    if sc.dim() == 1:
-        sc = sc[:, None].expand(T, 21)
-    if tuple(sc.shape) != (T, 21):
-        raise ShapeError("scores", f"({T}, 21) or ({T},)", tuple(sc.shape))
-    if K is not None and tuple(K.shape) != (3, 3):
-        raise ShapeError("K", "(3, 3)", tuple(K.shape))
-    if side not in ("left", "right"):
-        raise InputError(None, f"side must be 'left' or 'right', got {side!r}")
-    if getattr(hand_model, "side", side) != side:
-        raise InputError(None, f"estimate_track: a {hand_model.side} hand model was given for a {side} track")
-    if hand_length_m is not None and not (0.05 <= float(hand_length_m) <= 0.4):
-        raise InputError(None, f"hand length must be between 5 and 40 cm, got {100 * float(hand_length_m):.1f} cm")
-    return sc
-
-
 def _right_model(hand_model):
     """The right-hand counterpart of `hand_model` (itself for right hands)."""
     if hand_model.side == "right":
@@ -95,7 +64,7 @@ def _right_model(hand_model):
 
 def _camera(K, intrinsics, image_size, device):
     if K is not None:
-        return _tensor("K", K, device), "perspective"
+        return as_track_tensor("K", K, torch.float32, device), "perspective"
     from ..camera.weak_perspective import assumed_intrinsics
 
     if intrinsics is not None:
@@ -238,11 +207,10 @@ def _estimate_track(keypoints_px, keypoints_rel, scores, K, side: str, hand_mode
     if batch_size < 1:
         raise InputError(None, f"batch_size must be >= 1, got {batch_size}")
     device = torch.device(device)
-    px = _tensor("keypoints_px", keypoints_px, device)
-    rel = _tensor("keypoints_rel", keypoints_rel, device)
-    sc = _tensor("scores", scores, device)
-    Kt = None if K is None else _tensor("K", K, device)
-    sc = _check(px, rel, sc, Kt, side, hand_model, hand_length_m)
+    px, rel, sc = (as_track_tensor(n, x, torch.float32, device) for n, x in
+                   (("keypoints_px", keypoints_px), ("keypoints_rel", keypoints_rel), ("scores", scores)))
+    Kt = None if K is None else as_track_tensor("K", K, torch.float32, device)
+    sc = check_track_inputs(px, rel, sc, Kt, side, hand_model, hand_length_m, caller="estimate_track")
     camera_K, camera = _camera(Kt, intrinsics, image_size, device)
     path = str(default_weights_path() if weights_path is None else weights_path)
     model = _cached_model(path, str(device))

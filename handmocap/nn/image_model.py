@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from ..solve.dgp import solve_translation
 from .heads import HandParamHead, WeightsDecoder

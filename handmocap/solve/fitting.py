@@ -205,19 +205,22 @@ class KeypointLayer:
         return (-ac + disc.sqrt()) / cc
 
 
-def _as_tensor(name, x, dtype, device) -> torch.Tensor:
+def as_track_tensor(name, x, dtype, device) -> torch.Tensor:
+    """A numeric array (numpy or torch) as a tensor; InputError naming `name` otherwise."""
     try:
         return torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).to(dtype=dtype, device=device)
     except (TypeError, ValueError) as exc:
         raise InputError(None, f"{name}: not a numeric array ({exc})") from None
 
 
-def _check_track(keypoints_px, keypoints_rel, scores, K, side, hand_model, hand_length_m):
+def check_track_inputs(keypoints_px, keypoints_rel, scores, K, side, hand_model, hand_length_m,
+                       caller: str = "fit_track"):
+    """Validate the per-track inputs every estimator takes; returns scores as (T, 21)."""
     if keypoints_px.dim() != 3 or keypoints_px.shape[1:] != (21, 2):
         raise ShapeError("keypoints_px", "(T, 21, 2)", tuple(keypoints_px.shape))
     T = keypoints_px.shape[0]
     if T == 0:
-        raise InputError(None, "fit_track: the track has no frames")
+        raise InputError(None, f"{caller}: the track has no frames")
     if tuple(keypoints_rel.shape) != (T, 21, 3):
         raise ShapeError("keypoints_rel", f"({T}, 21, 3)", tuple(keypoints_rel.shape))
     if scores.dim() == 1:
@@ -229,7 +232,7 @@ def _check_track(keypoints_px, keypoints_rel, scores, K, side, hand_model, hand_
     if side not in ("left", "right"):
         raise InputError(None, f"side must be 'left' or 'right', got {side!r}")
     if getattr(hand_model, "side", side) != side:
-        raise InputError(None, f"fit_track: a {hand_model.side} hand model was given for a {side} track")
+        raise InputError(None, f"{caller}: a {hand_model.side} hand model was given for a {side} track")
     if hand_length_m is not None and not (0.05 <= float(hand_length_m) <= 0.4):
         raise InputError(None, f"hand length must be between 5 and 40 cm (wrist to middle fingertip), "
                                f"got {100 * float(hand_length_m):.1f} cm")
@@ -451,11 +454,11 @@ def _fit_track(keypoints_px, keypoints_rel, scores, K, side, hand_model, iterati
     iterations = opts.iterations if iterations is None else int(iterations)
     if iterations < 0 or batch_size < 1:
         raise InputError(None, f"iterations must be >= 0 and batch_size >= 1, got {iterations}, {batch_size}")
-    px = _as_tensor("keypoints_px", keypoints_px, dtype, device)
-    rel = _as_tensor("keypoints_rel", keypoints_rel, dtype, device)
-    sc = _as_tensor("scores", scores, dtype, device)
-    Kt = None if K is None else _as_tensor("K", K, dtype, device)
-    sc = _check_track(px, rel, sc, Kt, side, hand_model, hand_length_m)
+    px = as_track_tensor("keypoints_px", keypoints_px, dtype, device)
+    rel = as_track_tensor("keypoints_rel", keypoints_rel, dtype, device)
+    sc = as_track_tensor("scores", scores, dtype, device)
+    Kt = None if K is None else as_track_tensor("K", K, dtype, device)
+    sc = check_track_inputs(px, rel, sc, Kt, side, hand_model, hand_length_m)
     px, rel, w2d = _clean(px, rel, sc)
     camera = "perspective"
     K_final = Kt
