@@ -76,7 +76,6 @@ def run_fitting(hand_model, scenes, obs, batch_size: int = 250, iterations: int 
     independent frames with their own cameras; the mean shape (a single frame has no track
     to share a shape over), DGP translation."""
     from handmocap.solve import fitting as F
-    from handmocap.nn.estimator import fitting_limit_fn
     from handmocap.solve.detector_offsets import detector_matrix
 
     opts = F.FitOptions(w_temporal=0.0)
@@ -86,7 +85,7 @@ def run_fitting(hand_model, scenes, obs, batch_size: int = 250, iterations: int 
     pose_mean = torch.as_tensor(np.asarray(hand_model.asset.hands_mean), dtype=torch.float32) - layer.hands_mean
     px, rel, w2d = F._clean(obs["keypoints_px"], obs["keypoints_rel"], obs["scores"])
     betas = torch.zeros(layer.num_betas)
-    limit_fn = fitting_limit_fn(hand_model, layer, "right")
+    limit_fn = F._limit_fn(hand_model, layer.hands_mean)
     Rs, poses, transls = [], [], []
     for s in range(0, px.shape[0], batch_size):
         sl = slice(s, s + batch_size)

@@ -13,16 +13,14 @@ across the larger side), as for fitting.
 """
 from __future__ import annotations
 
-import inspect
 from contextlib import contextmanager
 from functools import lru_cache
 
-import numpy as np
 import torch
 
 from ..camera.pinhole import project
 from ..errors import InputError
-from ..geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from ..geometry.rotations import matrix_to_axis_angle
 from ..hand.mirror import mirror_axis_angle, mirror_points
 from ..solve.detector_offsets import detector_matrix
 from ..solve.fitting import FitResult, as_track_tensor, check_track_inputs, hand_size_px
@@ -126,53 +124,15 @@ def predict_right(model, decoder, D, px, rel, sc, K, batch_size: int, hand_lengt
             "landmarks_cam": lm_cam, "weights": w, "valid": valid}
 
 
-def fitting_limit_fn(hand_model, layer, side: str):
-    """The fitter's joint-limit penalty for `hand_model`, across the versions of its private API
-    (None when the limits module is unavailable)."""
-    from ..solve import fitting
+def _refine(px, rel, sc, K, side, hand_model, init: dict, hand_length_m, device, batch_size, intrinsics):
+    """Per-frame fitting warm-started from the model's output (already on `side`)."""
+    from dataclasses import replace
 
-    params = list(inspect.signature(fitting._limit_fn).parameters)
-    try:
-        if params and params[0] == "hand_model":
-            return fitting._limit_fn(hand_model, layer.hands_mean)
-        return fitting._limit_fn(side)
-    except ImportError:
-        return None
+    from ..solve.fitting import FitOptions, fit_track
 
-
-def _refine(px, rel, sc, K, camera_K, side, hand_model, init: dict, hand_length_m, device, batch_size, intrinsics):
-    """Fitting warm-started from the model's output (mirrored back to `side` already)."""
-    from ..solve import fitting
-
-    if "init" in inspect.signature(fitting.fit_track).parameters:
-        return fitting.fit_track(px, rel, sc, K, side, hand_model, hand_length_m=hand_length_m, device=device,
-                                 batch_size=batch_size, intrinsics=intrinsics, init=init)
-    # fit_track has no warm start: run its optimiser from the model's parameters per chunk
-    F = fitting
-    opts = F.FitOptions()
-    dtype = torch.float32
-    layer = F.KeypointLayer(hand_model, dtype=dtype, device=device)
-    D = torch.tensor(detector_matrix(opts.definition), dtype=dtype, device=device)
-    asset_mean = torch.as_tensor(np.asarray(hand_model.asset.hands_mean), dtype=dtype, device=device)
-    pose_mean = asset_mean - layer.hands_mean
-    px_c, rel_c, w2d = F._clean(px, rel, sc)
-    betas = init["betas"][0].to(device)
-    limit_fn = fitting_limit_fn(hand_model, layer, side)
-    Rs, poses = [], []
-    T = px.shape[0]
-    length = None if hand_length_m is None else float(hand_length_m)
-    for s in range(0, T, batch_size):
-        idx = torch.arange(s, min(T, s + batch_size), device=device)
-        prob = F._Problem(layer, D, px_c[idx], rel_c[idx], w2d[idx], K, opts, side, limit_fn, pose_mean)
-        R0 = axis_angle_to_matrix(init["global_orient"][idx])
-        # the first chunk also refines the track's shape (as fit_track does), later ones keep it
-        R, pose, b = F._optimise(prob, R0, init["hand_pose"][idx], betas, REFINE_ITERATIONS, REFINE_LR, s == 0, length)
-        betas = b
-        Rs.append(R)
-        poses.append(pose)
-    return F._finish(layer, D, torch.cat(Rs), torch.cat(poses), betas, px_c, w2d, camera_K,
-                     "perspective" if K is not None else "weak_perspective")
-
+    return fit_track(px, rel, sc, K, side, hand_model, iterations=REFINE_ITERATIONS, hand_length_m=hand_length_m,
+                     device=device, batch_size=batch_size, intrinsics=intrinsics,
+                     options=replace(FitOptions(), lr=REFINE_LR), init=init)
 
 def estimate_track(keypoints_px, keypoints_rel, scores, K, side: str, hand_model, *, hand_length_m: float | None = None,
                    device: str | torch.device = "cpu", batch_size: int = 256, refine: bool = False, intrinsics=None,
@@ -234,7 +194,7 @@ def _estimate_track(keypoints_px, keypoints_rel, scores, K, side: str, hand_mode
             p[k] = mirror_points(p[k])
 
     if refine:
-        return _refine(px, rel, sc, Kt, camera_K, side, hand_model, p, hand_length_m, device, batch_size, intrinsics)
+        return _refine(px, rel, sc, Kt, side, hand_model, p, hand_length_m, device, batch_size, intrinsics)
 
     err = (project(p["landmarks_cam"], camera_K) - px_in).norm(dim=-1)
     use = w_in > 0
@@ -247,4 +207,4 @@ def _estimate_track(keypoints_px, keypoints_rel, scores, K, side: str, hand_mode
                      reprojection_px=f32(reproj), camera=camera)
 
 
-__all__ = ["estimate_track", "fitting_limit_fn", "predict_right"]
+__all__ = ["estimate_track", "predict_right"]

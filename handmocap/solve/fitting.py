@@ -417,7 +417,7 @@ def _cpu_threads(device: torch.device, n: int = 1):
 def fit_track(keypoints_px, keypoints_rel, scores, K, side: str, hand_model, *, iterations: int | None = None,
               hand_length_m: float | None = None, device: str | torch.device = "cpu", batch_size: int = 256,
               options: FitOptions | None = None, intrinsics=None, image_size: tuple[int, int] | None = None,
-              dtype: torch.dtype = torch.float32, **_ignored) -> FitResult:
+              dtype: torch.dtype = torch.float32, init: dict | None = None, **_ignored) -> FitResult:
     """Fit hand parameters to one track of detections.
 
     Args:
@@ -438,6 +438,9 @@ def fit_track(keypoints_px, keypoints_rel, scores, K, side: str, hand_model, *, 
         options: `FitOptions` (weights, schedule, detector definition).
         intrinsics, image_size: only for K=None (see K).
         dtype: computation dtype.
+        init: warm start instead of the palm alignment: {"global_orient": (T, 3),
+            "hand_pose": (T, 45) in this model's hand_pose terms, "betas": (S,) or (1, S)}
+            (e.g. the learned model's prediction, for `--refine`).
 
     Returns:
         `FitResult` (numpy float32).
@@ -445,11 +448,11 @@ def fit_track(keypoints_px, keypoints_rel, scores, K, side: str, hand_model, *, 
     device = torch.device(device)
     with _cpu_threads(device):
         return _fit_track(keypoints_px, keypoints_rel, scores, K, side, hand_model, iterations, hand_length_m,
-                          device, batch_size, options, intrinsics, image_size, dtype)
+                          device, batch_size, options, intrinsics, image_size, dtype, init)
 
 
 def _fit_track(keypoints_px, keypoints_rel, scores, K, side, hand_model, iterations, hand_length_m, device,
-               batch_size, options, intrinsics, image_size, dtype) -> FitResult:
+               batch_size, options, intrinsics, image_size, dtype, init) -> FitResult:
     opts = options or FitOptions()
     iterations = opts.iterations if iterations is None else int(iterations)
     if iterations < 0 or batch_size < 1:
@@ -474,6 +477,10 @@ def _fit_track(keypoints_px, keypoints_rel, scores, K, side, hand_model, iterati
     T = px.shape[0]
     S = layer.num_betas
     betas = torch.zeros(S, dtype=dtype, device=device)
+    if init is not None:
+        warm_R = axis_angle_to_matrix(as_track_tensor("init global_orient", init["global_orient"], dtype, device))
+        warm_pose = as_track_tensor("init hand_pose", init["hand_pose"], dtype, device)
+        betas = as_track_tensor("init betas", init["betas"], dtype, device).reshape(-1)[:S].clone()
     if hand_length_m is not None:
         betas[0] = layer.beta0_for_length(betas[1:], float(hand_length_m))
     lr = opts.lr
@@ -485,7 +492,9 @@ def _fit_track(keypoints_px, keypoints_rel, scores, K, side, hand_model, iterati
     def problem_for(idx):
         return _Problem(layer, D, px[idx], rel[idx], w2d[idx], K_loop, opts, side, limit_fn, pose_mean)
 
-    def init(idx, b):
+    def start_values(idx, b):
+        if init is not None:
+            return warm_R[idx], warm_pose[idx].clone()
         R0 = initial_orientation(layer, D, rel[idx], w2d[idx], pose_mean, b)
         return R0, pose_mean.expand(len(idx), -1).clone()
 
@@ -494,7 +503,7 @@ def _fit_track(keypoints_px, keypoints_rel, scores, K, side, hand_model, iterati
         prob = problem_for(idx)
         prob.scale_free_3d = hand_length_m is not None
         prob.opts = _no_temporal(opts)
-        R0, pose0 = init(idx, betas)
+        R0, pose0 = start_values(idx, betas)
         _, _, betas = _optimise(prob, R0, pose0, betas, iterations, lr, True, hand_length_m)
         shared = False
     else:
@@ -506,7 +515,7 @@ def _fit_track(keypoints_px, keypoints_rel, scores, K, side, hand_model, iterati
         prob = problem_for(idx)
         prob.scale_free_3d = hand_length_m is not None
         prob.prev = prev
-        R0, pose0 = init(idx, betas)
+        R0, pose0 = start_values(idx, betas)
         R, pose, b = _optimise(prob, R0, pose0, betas, iterations, lr, shared, hand_length_m)
         if shared:
             betas = b
