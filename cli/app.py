@@ -36,10 +36,11 @@ def main() -> None:
     """Console-script entry point: user errors (HandmocapError) become one red line."""
     import os
 
-    # MediaPipe's C++ (glog/TFLite) start-up chatter is not for users; -v keeps it
-    if "-v" not in sys.argv and "--verbose" not in sys.argv:
+    # MediaPipe's C++ (glog/absl/TFLite) start-up chatter is not for users; -v keeps it
+    if "-v" in sys.argv or "--verbose" in sys.argv:
+        os.environ["HANDMOCAP_MEDIAPIPE_LOGS"] = "1"
+    else:
         os.environ.setdefault("GLOG_minloglevel", "2")
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     _register()
     try:
         app()

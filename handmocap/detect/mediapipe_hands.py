@@ -17,6 +17,8 @@ confidence, the one per-hand confidence MediaPipe exposes.
 from __future__ import annotations
 
 import functools
+import sys
+from contextlib import contextmanager
 import os
 import tempfile
 from pathlib import Path
@@ -85,6 +87,29 @@ def _as_rgb(image) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+@contextmanager
+def _quiet_native_stderr(enabled: bool):
+    """Silence MediaPipe's C++ start-up logging (absl/TFLite write straight to fd 2 before
+    any log level applies). Only wraps graph creation and the first inference."""
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _quiet_wanted() -> bool:
+    return os.environ.get("HANDMOCAP_MEDIAPIPE_LOGS", "") != "1"
+
+
 class MediaPipeHandDetector:
     """Hand landmarks, world landmarks and handedness per frame (`HandDetector` protocol).
 
@@ -134,7 +159,9 @@ class MediaPipeHandDetector:
             num_hands=self.max_hands, min_hand_detection_confidence=self._conf[0],
             min_hand_presence_confidence=self._conf[1], min_tracking_confidence=self._conf[2])
         self._mp = mp
-        self._landmarker = vision.HandLandmarker.create_from_options(options)
+        with _quiet_native_stderr(_quiet_wanted()):
+            self._landmarker = vision.HandLandmarker.create_from_options(options)
+        self._warm = False
         self._last_ms = -1
         self._last_index = None
 
@@ -166,9 +193,12 @@ class MediaPipeHandDetector:
             if self._last_index is not None and int(frame.index) <= self._last_index:
                 self.reset()
             self._last_index = int(frame.index)
-            result = self._landmarker.detect_for_video(mp_image, self._timestamp_ms(frame))
+            with _quiet_native_stderr(not self._warm and _quiet_wanted()):
+                result = self._landmarker.detect_for_video(mp_image, self._timestamp_ms(frame))
         else:
-            result = self._landmarker.detect(mp_image)
+            with _quiet_native_stderr(not self._warm and _quiet_wanted()):
+                result = self._landmarker.detect(mp_image)
+        self._warm = self._warm or bool(result.hand_landmarks)
         hands = [self._hand(lm, wl, cat, W, H) for lm, wl, cat in
                  zip(result.hand_landmarks, result.hand_world_landmarks, result.handedness)]
         hands.sort(key=lambda h: -h.score)
