@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from handmocap.geometry.metrics import auc, pa_mpjpe
+from handmocap.geometry.metrics import auc, f_score, pa_mpjpe, pa_mpvpe
+from handmocap.hand import HandModel
 from handmocap.track.pipeline import TrackOptions, track_input
 
 CLIPS = ("examples/hand_wave", "tests/data/videos/one_hand", "tests/data/videos/two_hands")
@@ -51,10 +52,31 @@ def detector_dgp(motion, K):
     return out
 
 
-def metrics(pred_tracks, motion, gt) -> dict:
-    """CS-MJE, PA-MPJPE, AUC(0-50 mm), 2D px error, jitter and detection rate over GT hands."""
+def _vertices(side, global_orient, hand_pose, betas, transl) -> np.ndarray:
+    """(T, V, 3) camera-space vertices of the open hand for per-frame parameters."""
+    hand = HandModel(side=side)
+    T = len(global_orient)
+    with torch.no_grad():
+        return hand(global_orient=global_orient, hand_pose=hand_pose, transl=transl,
+                    betas=np.repeat(np.asarray(betas, dtype=np.float32).reshape(1, -1), T, 0)
+                    ).vertices.numpy()
+
+
+def mesh_metrics(track, gt, h) -> dict:
+    """CS-MVE, PA-MPVPE and F@5/F@15 mm of a tracked hand's mesh against the GT mesh."""
+    rows = track.frame_index
+    want = _vertices(str(gt[f"hand{h}_side"]), gt[f"hand{h}_global_orient"][rows], gt[f"hand{h}_hand_pose"][rows],
+                     gt[f"hand{h}_betas"], gt[f"hand{h}_transl"][rows])
+    got = _vertices(track.side, track.global_orient, track.hand_pose, track.betas, track.transl)
+    return {"cs_mve": np.linalg.norm(got - want, axis=-1).mean(), "pa_mpvpe": float(np.mean(pa_mpvpe(got, want))),
+            "f5": float(np.mean(f_score(got, want, 0.005))), "f15": float(np.mean(f_score(got, want, 0.015)))}
+
+
+def metrics(pred_tracks, motion, gt, with_mesh: bool = True) -> dict:
+    """CS-MJE, PA-MPJPE, AUC(0-50 mm), 2D px error, jitter and detection rate over GT hands,
+    and (with_mesh) CS-MVE, PA-MPVPE, F@5/F@15 mm."""
     K = gt["K"]
-    cs, pa, px2d, accel, found = [], [], [], [], []
+    cs, pa, px2d, accel, found, mesh = [], [], [], [], [], []
     for h in range(int(gt["num_hands"])):
         side = str(gt[f"hand{h}_side"])
         cands = [(t, p) for t, p in zip(motion.tracks, pred_tracks) if t.side == side]
@@ -74,6 +96,8 @@ def metrics(pred_tracks, motion, gt) -> dict:
             a_gt = kp[2:] - 2 * kp[1:-1] + kp[:-2]
             accel.append(np.linalg.norm(a_pred - a_gt, axis=-1))
         found.append(np.isin(visible, t.frame_index[t.detected]).mean())
+        if with_mesh:
+            mesh.append(mesh_metrics(t, gt, h))
     cs_all = np.concatenate([e.reshape(-1) for e in cs]) if cs else np.array([np.nan])
     return {
         "found": float(np.mean(found)), "cs_mje_mm": 1000 * float(cs_all.mean()),
@@ -81,6 +105,7 @@ def metrics(pred_tracks, motion, gt) -> dict:
         "auc": float(auc(cs_all, 0.0, 0.05)), "px": float(np.mean(np.concatenate([p.reshape(-1) for p in px2d]))),
         "accel_mm": 1000 * float(np.mean(np.concatenate([a.reshape(-1) for a in accel]))) if accel else np.nan,
         "cs_errors": cs_all,
+        **{k: float(np.mean([m[k] for m in mesh])) if mesh else np.nan for k in ("cs_mve", "pa_mpvpe", "f5", "f15")},
     }
 
 
@@ -130,19 +155,26 @@ def run(clips=CLIPS, quick: bool = False) -> dict:
         motion = track_input(video, TrackOptions(intrinsics=calib, smoothing=replace(TrackOptions().smoothing, enabled=False)),
                              detector=ReplayDetector(dets))
         results.setdefault("detector metric keypoints + DGP, known K", []).append(
-            metrics(detector_dgp(motion, gt["K"]), motion, gt))
+            metrics(detector_dgp(motion, gt["K"]), motion, gt, with_mesh=False))
         if quick:
             break
     return results
 
 
 def summary_table(results: dict) -> str:
-    rows = ["| variant | hands found | CS-MJE (mm) | PA-MPJPE (mm) | AUC 0-50 mm | 2D error (px) | accel. error (mm/frame²) |",
-            "|---|---:|---:|---:|---:|---:|---:|"]
+    """Markdown table of every variant's mean metrics over the clips ("-": no mesh)."""
+    cols = [("hands found", "found", "{:.0%}", 1), ("CS-MJE (mm)", "cs_mje_mm", "{:.1f}", 1),
+            ("CS-MVE (mm)", "cs_mve", "{:.1f}", 1000), ("PA-MPJPE (mm)", "pa_mpjpe_mm", "{:.1f}", 1),
+            ("PA-MPVPE (mm)", "pa_mpvpe", "{:.1f}", 1000), ("F@5 mm", "f5", "{:.3f}", 1),
+            ("F@15 mm", "f15", "{:.3f}", 1), ("AUC 0-50 mm", "auc", "{:.3f}", 1), ("2D error (px)", "px", "{:.1f}", 1),
+            ("accel. error (mm/frame²)", "accel_mm", "{:.2f}", 1)]
+    rows = ["| variant | " + " | ".join(c[0] for c in cols) + " |", "|---|" + "---:|" * len(cols)]
     for name, per_clip in results.items():
-        m = {k: np.mean([c[k] for c in per_clip]) for k in ("found", "cs_mje_mm", "pa_mpjpe_mm", "auc", "px", "accel_mm")}
-        rows.append(f"| {name} | {100 * m['found']:.0f}% | {m['cs_mje_mm']:.1f} | {m['pa_mpjpe_mm']:.1f} | "
-                    f"{m['auc']:.3f} | {m['px']:.1f} | {m['accel_mm']:.2f} |")
+        cells = []
+        for _, key, fmt, scale in cols:
+            v = float(np.mean([c[key] for c in per_clip]))
+            cells.append(fmt.format(v * scale) if np.isfinite(v) else "-")
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
