@@ -55,6 +55,15 @@ DEFAULTS = {
 }
 
 
+
+def _optimizer_step(model, opt, sched, loss, clip: float) -> None:
+    """One update: backward, gradient-norm clipping, optimiser and schedule step."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    opt.step()
+    sched.step()
+
 def _merge(base: dict, over: dict) -> dict:
     out = copy.deepcopy(base)
     for k, v in (over or {}).items():
@@ -155,7 +164,6 @@ def keypoint_setup(cfg: dict, hand_model=None):
     from handmocap.nn.keypoint_model import KeypointDecoder, KeypointModel, KeypointModelConfig
     from handmocap.solve.detector_offsets import detector_matrix
 
-    from .synthetic import make_scenes
 
     torch.manual_seed(int(cfg["seed"]))
     hand_model = hand_model or HandModel()
@@ -240,11 +248,7 @@ def train_keypoints(cfg: dict, resume: bool = True, progress: bool = True, max_s
     try:
         while step < stop_at:
             losses = keypoint_step_loss(model, decoder, D, scenes, seed * 1_000_003 + step, cfg)
-            opt.zero_grad(set_to_none=True)
-            losses["total"].backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), float(o["clip"]))
-            opt.step()
-            sched.step()
+            _optimizer_step(model, opt, sched, losses["total"], float(o["clip"]))
             step += 1
             for k, v in losses.items():
                 running[k] = running.get(k, 0.0) + float(v.detach())
@@ -390,11 +394,7 @@ def train_image(cfg: dict, resume: bool = True, progress: bool = True, max_steps
             hm = keypoint_heatmaps(batch["keypoints_px"], batch["images"].shape[-1])
             batch["images"] = torch.cat([batch["images"], hm], 1)
         terms = image_losses(model, hand, batch, cfg["loss"])
-        opt.zero_grad(set_to_none=True)
-        terms["total"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), float(o["clip"]))
-        opt.step()
-        sched.step()
+        _optimizer_step(model, opt, sched, terms["total"], float(o["clip"]))
         step += 1
         if step % int(cfg["log_every"]) == 0 or step == stop_at:
             logger.log(step, {**{k: float(v.detach()) for k, v in terms.items()}, "elapsed_s": time.time() - start})
