@@ -164,7 +164,6 @@ def keypoint_setup(cfg: dict, hand_model=None):
     from handmocap.nn.keypoint_model import KeypointDecoder, KeypointModel, KeypointModelConfig
     from handmocap.solve.detector_offsets import detector_matrix
 
-
     torch.manual_seed(int(cfg["seed"]))
     hand_model = hand_model or HandModel()
     mcfg = dict(cfg["model"])
