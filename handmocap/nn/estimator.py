@@ -180,7 +180,8 @@ def _estimate_track(keypoints_px, keypoints_rel, scores, K, side: str, hand_mode
 
     finite = torch.isfinite(px).all(-1) & torch.isfinite(rel).all(-1) & torch.isfinite(sc)
     w_in = torch.where(finite, sc.clamp(0, 1), torch.zeros_like(sc))
-    px_in = torch.where(finite[..., None], px, torch.zeros_like(px))
+    px_obs = torch.where(finite[..., None], px, torch.zeros_like(px))  # as seen, for the residuals
+    px_in = px_obs
     rel_in = torch.where(finite[..., None], rel, torch.zeros_like(rel))
     if side == "left":  # mirror about the principal point: the rays' x flips, K unchanged
         cx = camera_K[0, 2]
@@ -196,10 +197,11 @@ def _estimate_track(keypoints_px, keypoints_rel, scores, K, side: str, hand_mode
     if refine:
         return _refine(px, rel, sc, Kt, side, hand_model, p, hand_length_m, device, batch_size, intrinsics)
 
-    err = (project(p["landmarks_cam"], camera_K) - px_in).norm(dim=-1)
+    # residuals against the observed keypoints: the outputs are back on the track's own side
+    err = (project(p["landmarks_cam"], camera_K) - px_obs).norm(dim=-1)
     use = w_in > 0
     reproj = torch.where(use, err, torch.zeros_like(err)).sum(-1) / use.sum(-1).clamp_min(1)
-    size = hand_size_px(px_in, w_in)
+    size = hand_size_px(px_obs, w_in)
     conf = w_in * p["weights"] * torch.exp(-0.5 * (err / (0.1 * size[:, None])) ** 2)
     f32 = lambda t: t.detach().to("cpu", torch.float32).numpy()  # noqa: E731
     return FitResult(global_orient=f32(p["global_orient"]), hand_pose=f32(p["hand_pose"]), betas=f32(p["betas"][0]),

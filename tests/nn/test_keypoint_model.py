@@ -141,6 +141,9 @@ def test_estimator_left_is_mirrored_right(scenes):
     left = estimate_track(pxl, mirror_points(rel), sc, K, "left", HandModel(side="left"))
     np.testing.assert_allclose(left.keypoints_cam, mirror_points(torch.as_tensor(right.keypoints_cam)).numpy(),
                                atol=1e-5)
+    # quality figures are measured against the left hand's own (unmirrored) keypoints
+    np.testing.assert_allclose(left.reprojection_px, right.reprojection_px, atol=1e-3)
+    np.testing.assert_allclose(left.confidence, right.confidence, atol=1e-4)
 
 
 def test_estimator_track_shares_shape_and_handles_unknown_camera(hand, scenes):
