@@ -12,6 +12,7 @@ The environment variable ``HANDMOCAP_HAND_MODEL`` selects the default source.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -287,6 +288,22 @@ def load_hand_asset(source: str | os.PathLike | None = None, side: str = "right"
     if side not in ("right", "left"):
         raise AssetError(None, f"side must be 'right' or 'left', got {side!r}")
     source = source if source is not None else os.environ.get(ENV_VAR, BUNDLED)
+    # the tracker and every exporter build hand models: read each file once per process,
+    # keyed by its modification time so an edited file is read again
+    key = bundled_asset_path() if str(source) == BUNDLED else Path(source).expanduser()
+    try:
+        stamp = key.stat().st_mtime_ns
+    except OSError:
+        stamp = None  # missing: _load_uncached raises the proper error
+    return _load_cached(str(source), side, stamp)
+
+
+@functools.lru_cache(maxsize=16)
+def _load_cached(source: str, side: str, stamp) -> HandAsset:
+    return _load_uncached(source, side)
+
+
+def _load_uncached(source: str, side: str) -> HandAsset:
     if str(source) == BUNDLED:
         asset = asset_from_dict(_read_npz(bundled_asset_path()), bundled_asset_path(), "right")
         return asset if side == "right" else mirror_asset(asset)

@@ -52,8 +52,8 @@ class HandModel(torch.nn.Module):
         self.flat_hand_mean = flat_hand_mean
         self.parents = asset.parents
 
-        def buf(name, arr):
-            self.register_buffer(name, torch.as_tensor(np.ascontiguousarray(arr), dtype=dtype), persistent=False)
+        def buf(name, arr):  # a copy: assets are cached and shared
+            self.register_buffer(name, torch.tensor(np.asarray(arr), dtype=dtype), persistent=False)
 
         buf("v_template", asset.v_template)
         buf("shapedirs", asset.shapedirs)
