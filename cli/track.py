@@ -8,25 +8,9 @@ import typer
 
 from .app import app
 
-DEFAULT_EXPORTS = "glb,obj,preview"
-
-
-def _intrinsics(fx, fy, cx, cy, fov, calib):
-    """Pick the camera source from the options (at most one kind may be given)."""
-    from handmocap.errors import InputError
-
-    given = [name for name, v in (("--fx", fx), ("--fov", fov), ("--calib", calib)) if v is not None]
-    if len(given) > 1:
-        raise InputError(None, f"give intrinsics one way only, got {' and '.join(given)}")
-    if fx is not None:
-        from handmocap.camera.intrinsics import Intrinsics
-
-        if cx is None or cy is None:
-            raise InputError(None, "--fx needs --cx and --cy (and optionally --fy)")
-        return Intrinsics(fx=fx, fy=fy or fx, cx=cx, cy=cy, width=None, height=None)
-    if calib is not None:
-        return calib
-    return fov
+# the motion file is always written; OBJ sequences (one file a frame: gigabytes for long
+# clips) and FBX (needs bpy) on request
+DEFAULT_EXPORTS = "glb,preview"
 
 
 @app.command()
@@ -40,7 +24,7 @@ def track(
     fov: Annotated[Optional[float], typer.Option(help="Horizontal field of view (degrees).")] = None,
     calib: Annotated[Optional[Path], typer.Option(help="OpenCV calibration file (JSON/YAML), e.g. from `handmocap calibrate`.")] = None,
     hands: Annotated[str, typer.Option(help="both, left or right.")] = "both",
-    export: Annotated[str, typer.Option("--export", "-e", help="Comma-separated: glb, obj, preview, fbx, npz.")] = DEFAULT_EXPORTS,
+    export: Annotated[str, typer.Option("--export", "-e", help="Comma-separated, besides the motion file: glb, preview, obj (one file a frame), fbx (needs bpy), npz; '' for none.")] = DEFAULT_EXPORTS,
     hand_length: Annotated[Optional[float], typer.Option(help="Known hand length in cm (wrist to middle fingertip): fixes scale and depth.")] = None,
     smooth: Annotated[bool, typer.Option("--smooth/--no-smooth", help="Temporal One-Euro filtering.")] = True,
     min_cutoff: Annotated[float, typer.Option(help="Filter: minimum cut-off (Hz); lower = stiller.")] = 1.0,
@@ -54,21 +38,26 @@ def track(
     overwrite: Annotated[bool, typer.Option(help="Redo inputs whose motion file exists.")] = False,
     max_frames: Annotated[Optional[int], typer.Option(help="Stop after this many frames per input.")] = None,
     model: Annotated[Optional[str], typer.Option(help="Hand model: 'open', .npz, or MANO folder/pickle.")] = None,
+    stream: Annotated[Optional[int], typer.Option(help="Video stream to track (N of ffprobe's 'Stream #0:N'); default: the one ffmpeg picks (highest resolution).")] = None,
 ) -> None:
-    """Track hands in videos and write motion files, GLB, OBJ sequences and previews."""
-    from handmocap.errors import InputError
+    """Track hands in videos and write motion files, GLB and previews (OBJ, FBX on request).
+
+    Every option is checked before the first input is opened (exit 2). Ctrl-C stops the
+    batch, removes the partial outputs of the inputs in progress and exits 130; running
+    the same command again resumes (inputs with a motion file are skipped).
+    """
     from handmocap.track.batch import run_batch
+    from handmocap.track.checks import check_request, intrinsics_from_options, parse_exports
     from handmocap.track.pipeline import FilterOptions, TrackOptions
 
-    if hands not in ("both", "left", "right"):
-        raise InputError(None, f"--hands must be both, left or right, got {hands!r}")
     options = TrackOptions(
-        intrinsics=_intrinsics(fx, fy, cx, cy, fov, calib), hands=hands,
+        intrinsics=intrinsics_from_options(fx, fy, cx, cy, fov, calib), hands=hands,
         hand_length_m=None if hand_length is None else hand_length / 100.0,
         estimator=estimator, refine=refine, device=device, batch_size=batch_size,
-        max_frames=max_frames, hand_model=model,
+        max_frames=max_frames, hand_model=model, stream=stream,
         smoothing=FilterOptions(enabled=smooth, min_cutoff=min_cutoff, beta=beta))
-    exports = [e.strip() for e in export.split(",") if e.strip()]
+    exports = parse_exports(export)
+    check_request(options, exports, out, jobs=jobs)
     results = run_batch(inputs, out, options, exports, jobs=jobs, recursive=recursive,
                         overwrite=overwrite, echo=typer.echo)
     failed = [r for r in results if not r.ok]

@@ -10,8 +10,19 @@ convention: the centre of the top-left pixel is (0, 0)). Camera frame: OpenCV (x
 y down, z forward).
 """
 from .errors import AssetError, FormatError, HandmocapError, InputError, ShapeError
-from .hand import HandAsset, HandModel, load_hand_asset
 from .motion import Motion, Track, load_motion, save_motion
+
+# the hand model pulls in torch (seconds): imported on first use, so the command line
+# answers a bad option at once
+_LAZY = {"HandAsset": "handmocap.hand", "HandModel": "handmocap.hand", "load_hand_asset": "handmocap.hand"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'handmocap' has no attribute {name!r}")
 
 __version__ = "0.1.0"
 

@@ -65,3 +65,23 @@ def check_shape(name: str, tensor, expected: tuple) -> None:
         ok = len(shape) == len(exp) and all(e is None or e == s for e, s in zip(exp, shape))
     if not ok:
         raise ShapeError(name, text, shape)
+
+
+class OptionError(HandmocapError):
+    """A command-line option (or its file: --calib, --model) is unusable; raised before any
+    input is opened. The message starts with the option's name."""
+
+    def __init__(self, option: str, problem: str):
+        self.option = option
+        self.problem = problem
+        super().__init__(f"{option}: {problem}")
+
+
+class OutputError(HandmocapError):
+    """The output folder cannot take the results (a file in its place, read-only, full disk).
+    Every later input would fail the same way, so a batch stops on it."""
+
+    def __init__(self, path: str | Path | None, reason: str):
+        self.path = None if path is None else Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}" if self.path is not None else reason)

@@ -21,7 +21,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..errors import FormatError, InputError
 
@@ -72,7 +71,7 @@ class Intrinsics:
     @classmethod
     def from_matrix(cls, K, width: int | None = None, height: int | None = None, dist=None) -> "Intrinsics":
         """From a 3x3 camera matrix (numpy, torch or nested list; skew must be 0)."""
-        K = np.asarray(torch.as_tensor(K).detach().cpu() if isinstance(K, torch.Tensor) else K, dtype=float)
+        K = np.asarray(K.detach().cpu().numpy() if hasattr(K, "detach") else K, dtype=float)
         if K.shape != (3, 3):
             raise InputError(None, f"camera matrix: expected 3x3, got shape {K.shape}")
         if abs(K[0, 1]) > 1e-9 * abs(K[0, 0]) or np.any(K[2] != [0, 0, 1]) or K[1, 0] != 0:
@@ -121,14 +120,17 @@ class Intrinsics:
             raise FormatError(path, f"malformed calibration ({exc})") from None
 
     # conversion -----------------------------------------------------------------------
-    def K(self, dtype: torch.dtype = torch.float64, device=None) -> torch.Tensor:
-        """(3, 3) camera matrix as a tensor."""
+    def K(self, dtype: "torch.dtype" = None, device=None) -> "torch.Tensor":
+        """(3, 3) camera matrix as a tensor (float64 unless `dtype`)."""
+        import torch
+
+        dtype = torch.float64 if dtype is None else dtype
         return torch.tensor([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]],
                             dtype=dtype, device=device)
 
     def matrix(self) -> np.ndarray:
         """(3, 3) float64 numpy camera matrix."""
-        return self.K(torch.float64).numpy()
+        return self.K().numpy()
 
     @property
     def size(self) -> tuple[int, int] | None:
@@ -298,7 +300,7 @@ def undistort_points(points_px, intrinsics: Intrinsics, iterations: int = 20):
         return points_px
     import cv2
 
-    is_torch = isinstance(points_px, torch.Tensor)
+    is_torch = hasattr(points_px, "detach")
     arr = points_px.detach().cpu().double().numpy() if is_torch else np.asarray(points_px, dtype=np.float64)
     if arr.shape[-1:] != (2,):
         raise InputError(None, f"points_px: expected shape (..., 2), got {arr.shape}")
@@ -308,6 +310,8 @@ def undistort_points(points_px, intrinsics: Intrinsics, iterations: int = 20):
     und = cv2.undistortPointsIter(flat, K, np.asarray(intrinsics.dist), None, K, criteria)
     out = und.reshape(arr.shape)
     if is_torch:
+        import torch
+
         return torch.as_tensor(out, dtype=points_px.dtype, device=points_px.device)
     return out.astype(np.asarray(points_px).dtype if np.asarray(points_px).dtype.kind == "f" else np.float64)
 

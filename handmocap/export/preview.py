@@ -82,7 +82,8 @@ def _encoder(path: Path, width: int, height: int, fps: float) -> subprocess.Pope
               .output(str(path), vcodec="libx264", pix_fmt="yuv420p", preset="veryfast", crf=23,
                       movflags="+faststart", format="mp4", r=fps)
               .overwrite_output().global_args("-loglevel", "error"))
-    return stream.run_async(pipe_stdin=True, pipe_stderr=True)
+    # own process group: Ctrl-C reaches only handmocap, which ends the encoder itself
+    return subprocess.Popen(stream.compile(), stdin=subprocess.PIPE, stderr=subprocess.PIPE, process_group=0)
 
 
 def export_preview(motion: Motion, video: str | Path, path: str | Path, hand_model: str | None = None) -> Path:
@@ -103,7 +104,7 @@ def export_preview(motion: Motion, video: str | Path, path: str | Path, hand_mod
     proc = _encoder(tmp, W, H, motion.fps)
     try:
         drawn, hands = -1, {}
-        for frame in open_frames(video):
+        for frame in open_frames(video, stream=motion.extra.get("video_stream")):
             if frame.index >= motion.num_frames:
                 break
             image = np.ascontiguousarray(frame.image)

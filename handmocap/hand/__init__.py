@@ -1,5 +1,14 @@
 """Hand model: assets (MANO layout), the LBS layer, joint tables, mirroring, pose priors."""
 from .assets import HandAsset, load_hand_asset, mirror_asset
-from .layer import HandModel, HandOutput
+
+
+def __getattr__(name: str):
+    # the layer pulls in torch (seconds): imported on first use (model files are read
+    # and checked without it)
+    if name in ("HandModel", "HandOutput"):
+        from . import layer
+
+        return getattr(layer, name)
+    raise AttributeError(f"module 'handmocap.hand' has no attribute {name!r}")
 
 __all__ = ["HandAsset", "HandModel", "HandOutput", "load_hand_asset", "mirror_asset"]

@@ -1,38 +1,67 @@
 """Batch processing: expand inputs, run them (optionally in parallel processes), report.
 
-One failing input never stops the others; each gets a one-line summary.
+One failing input never stops the others; each gets a one-line summary. Two things do
+stop a batch, cleanly (see `track.interrupt` and `track.outputs`):
+- Ctrl-C / SIGTERM: the inputs in progress are stopped (decoder and worker processes
+  ended) and their partial outputs removed; `BatchStopped` says how many inputs were done,
+  stopped and not started.
+- An output folder that cannot take results (full disk, read-only): `BatchStopped` too,
+  carrying the `OutputError`.
+Inputs whose motion file exists are skipped, so running the same command again resumes.
 """
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import time
+from collections import deque
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..errors import HandmocapError
-from .pipeline import InputResult, TrackOptions, process_input
+from ..errors import HandmocapError, OutputError
+from . import interrupt
+from .interrupt import Interrupted
+from .outputs import discard_partial
+from .pipeline import InputResult, TrackOptions, output_stem, process_input
+
+# seconds a worker gets to clean up after SIGTERM before it is killed
+_WORKER_GRACE_S = 3.0
+
+
+class BatchStopped(HandmocapError):
+    """A batch stopped before its end, by a signal (`signum`) or an output error (`error`)."""
+
+    def __init__(self, results: list[InputResult], partial: int, not_started: int,
+                 signum: int | None = None, error: OutputError | None = None):
+        self.results, self.partial, self.not_started = results, partial, not_started
+        self.signum, self.error = signum, error
+        super().__init__(self.line())
+
+    @property
+    def done(self) -> int:
+        return len(self.results)
+
+    @property
+    def failed(self) -> int:
+        return sum(not r.ok for r in self.results)
+
+    @property
+    def exit_code(self) -> int:
+        return interrupt.exit_code(self.signum) if self.signum is not None else 1
+
+    def line(self) -> str:
+        if self.signum is not None:
+            return interrupt.interrupted_line(self.done, self.partial, self.not_started, self.failed)
+        return (f"{self.error}; stopped: {self.done} done, {self.partial} partial removed, "
+                f"{self.not_started} not started")
 
 
 def expand_inputs(paths: Iterable[Path], recursive: bool = True) -> list[tuple[Path, Path | None, str | None]]:
-    """(input, root folder it came from, error) for every given path; missing paths come
-    back with their error so the batch reports them and goes on."""
-    from ..video import list_inputs
+    """(input, root folder it came from, error) for every given path and every entry found
+    in folders; entries that cannot be used (missing paths, links to nothing, folders that
+    cannot be listed) come back with their error so the batch reports them and goes on."""
+    from ..video import find_inputs
 
-    items = []
-    for p in paths:
-        p = Path(p)
-        if not p.exists():
-            items.append((p, None, f"{p}: no such file or folder"))
-            continue
-        try:
-            found = list_inputs([p], recursive=recursive)
-        except HandmocapError as exc:
-            items.append((p, None, str(exc)))
-            continue
-        if not found:
-            items.append((p, None, f"{p}: no videos or images found"))
-        root = p if p.is_dir() else None
-        items.extend((f, root if f != p else None, None) for f in found)
-    return items
+    return [(f.path, f.root, None if f.error is None else f"{f.path}: {f.error}")
+            for f in find_inputs(list(paths), recursive=recursive)]
 
 
 def _progress_bar():
@@ -46,9 +75,12 @@ def _progress_bar():
 def run_batch(paths: Iterable[Path], out_dir: Path, options: TrackOptions, exports: list[str],
               jobs: int = 1, recursive: bool = True, overwrite: bool = False,
               echo: Callable[[str], None] = print) -> list[InputResult]:
-    """Process every input; returns one `InputResult` per input, in input order."""
-    import time
+    """Process every input; returns one `InputResult` per input, in input order.
 
+    Raises:
+        BatchStopped: on SIGINT/SIGTERM (first signal; a second one exits at once) or
+            when the output folder fails; partial outputs are removed first.
+    """
     out_dir = Path(out_dir)
     items = expand_inputs(paths, recursive)
     results: dict[int, InputResult] = {}
@@ -59,27 +91,123 @@ def run_batch(paths: Iterable[Path], out_dir: Path, options: TrackOptions, expor
             echo(results[i].summary())
         else:
             todo.append((i, path, root))
-    if jobs <= 1:
-        from ..detect.mediapipe_hands import MediaPipeHandDetector  # noqa: F401 (fail early)
-
-        with _progress_bar() as bar:
-            for i, path, root in todo:
-                task = bar.add_task(path.name, total=None, rate="-")
-                t0 = time.perf_counter()
-
-                def progress(done, total, task=task, t0=t0):
-                    bar.update(task, completed=done, total=total or None,
-                               rate=f"{done / max(time.perf_counter() - t0, 1e-9):.1f}")
-
-                results[i] = process_input(path, out_dir, options, exports, overwrite, root, progress=progress)
-                bar.remove_task(task)
-                echo(results[i].summary())
-    else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(process_input, path, out_dir, options, exports, overwrite, root): i
-                       for i, path, root in todo}
-            for fut in as_completed(futures):
-                i = futures[fut]
-                results[i] = fut.result()
-                echo(results[i].summary())
+    in_flight: dict[int, Path] = {}  # input index -> output stem, while it is being processed
+    with interrupt.catch_interrupts():
+        try:
+            if jobs <= 1 or len(todo) <= 1:
+                _run_serial(todo, out_dir, options, exports, overwrite, results, in_flight, echo)
+            else:
+                _run_parallel(todo, out_dir, options, exports, overwrite, jobs, results, in_flight, echo)
+        except Interrupted as exc:
+            interrupt.stop_raising()  # a second Ctrl-C now exits at once
+            raise _stopped(results, in_flight, len(items), signum=exc.signum) from None
+        except OutputError as exc:
+            interrupt.stop_raising()
+            raise _stopped(results, in_flight, len(items), error=exc) from None
     return [results[i] for i in sorted(results)]
+
+
+def _stopped(results: dict, in_flight: dict, total: int, signum=None, error=None) -> BatchStopped:
+    for stem in in_flight.values():
+        discard_partial(stem)
+    done = [results[i] for i in sorted(results)]
+    return BatchStopped(done, partial=len(in_flight), not_started=total - len(done) - len(in_flight),
+                        signum=signum, error=error)
+
+
+def _finish(i: int, result: InputResult, results: dict, in_flight: dict, echo) -> None:
+    if interrupt.received() is not None:  # a signal beat this result: it counts as stopped
+        raise Interrupted(interrupt.received())
+    if result.fatal:  # counted with the stopped inputs: its partial outputs are gone
+        raise OutputError(None, result.error or "the output folder failed")
+    in_flight.pop(i, None)
+    results[i] = result
+    echo(result.summary())
+
+
+def _run_serial(todo, out_dir, options, exports, overwrite, results, in_flight, echo) -> None:
+    from ..detect.mediapipe_hands import MediaPipeHandDetector  # noqa: F401 (fail early)
+
+    with _progress_bar() as bar:
+        for i, path, root in todo:
+            in_flight[i] = output_stem(out_dir, path, root)
+            task = bar.add_task(path.name, total=None, rate="-")
+            t0 = time.perf_counter()
+
+            def progress(done, total, task=task, t0=t0):
+                bar.update(task, completed=done, total=total or None,
+                           rate=f"{done / max(time.perf_counter() - t0, 1e-9):.1f}")
+
+            result = process_input(path, out_dir, options, exports, overwrite, root, progress=progress)
+            bar.remove_task(task)
+            _finish(i, result, results, in_flight, echo)
+
+
+def _work(path, out_dir, options, exports, overwrite, root) -> InputResult:
+    """One input in a worker process; SIGTERM from the parent stops it after clean-up."""
+    import os
+
+    with interrupt.worker_task():
+        try:
+            return process_input(path, out_dir, options, exports, overwrite, root)
+        except Interrupted as exc:  # process_input removed the partial outputs
+            os._exit(exc.exit_code)
+
+
+def _run_parallel(todo, out_dir, options, exports, overwrite, jobs, results, in_flight, echo) -> None:
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    pending = deque(todo)
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=interrupt.init_worker)
+    running: dict = {}  # future -> (i, path, root); at most `jobs`, so each one is working
+    clean = False
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                i, path, root = pending.popleft()
+                in_flight[i] = output_stem(out_dir, path, root)
+                running[pool.submit(_work, path, out_dir, options, exports, overwrite, root)] = (i, path, root)
+                for proc in (getattr(pool, "_processes", None) or {}).values():
+                    interrupt.register_child(proc.pid)
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            broken = False
+            for fut in finished:
+                i, path, root = running.pop(fut)
+                try:
+                    result = fut.result()
+                except BrokenProcessPool:
+                    broken = True
+                    result = InputResult(path, ok=False, error=f"{path}: the worker process died "
+                                                               "(killed, or out of memory)")
+                except Exception as exc:  # noqa: BLE001 (a bug in a worker: one line + log)
+                    from .errorlog import record_internal_error
+
+                    result = InputResult(path, ok=False, error=f"{path}: {record_internal_error(exc, str(path))}")
+                _finish(i, result, results, in_flight, echo)
+            if broken:  # start a fresh pool for the rest
+                _stop_pool(pool)
+                pool = ProcessPoolExecutor(max_workers=jobs, initializer=interrupt.init_worker)
+        clean = True
+    finally:
+        if clean:
+            pool.shutdown(wait=True)
+        else:
+            _stop_pool(pool)
+
+
+def _stop_pool(pool) -> None:
+    """End every worker: SIGTERM (each removes its partial outputs), SIGKILL after a grace
+    period. The decoders they started end with them (their pipes close)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    deadline = time.monotonic() + _WORKER_GRACE_S
+    for p in procs:
+        p.join(timeout=max(0.0, deadline - time.monotonic()))
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+            p.join(timeout=1.0)

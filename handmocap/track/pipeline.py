@@ -15,7 +15,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from ..errors import HandmocapError, InputError
+from ..errors import HandmocapError, InputError, OutputError
 from ..motion import CameraInfo, Motion, Track
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,7 @@ class TrackOptions:
     stride: int = 1
     smoothing: FilterOptions = field(default_factory=FilterOptions)
     hand_model: str | None = None
+    stream: int | None = None  # video stream index (ffprobe's #0:N); None: the one ffmpeg picks
 
 
 @dataclass
@@ -70,16 +71,25 @@ class InputResult:
     reprojection_px: float = float("nan")
     seconds: float = 0.0
     skipped: bool = False
+    fatal: bool = False  # the output folder failed (full, read-only): later inputs would too
+    note: str | None = None  # e.g. which of several video streams was tracked
 
     def summary(self) -> str:
-        name = self.path.name
+        name = self.path.name or str(self.path)
         if self.skipped:
             return f"{name}: skipped (already done; --overwrite to redo)"
         if not self.ok:
-            return f"{name}: FAILED: {self.error}"
+            error = self.error or "failed"
+            # the error usually starts with the path already: do not repeat it
+            for prefix in (f"{self.path}: ", f"{name}: "):
+                if error.startswith(prefix):
+                    error = error[len(prefix):]
+                    break
+            return f"{name}: FAILED: {error}"
         fps = self.frames / self.seconds if self.seconds else 0.0
         return (f"{name}: {self.frames} frames, hands found on {100 * self.hands_found:.0f}%, "
-                f"mean reprojection {self.reprojection_px:.1f} px, {fps:.1f} frames/s")
+                f"mean reprojection {self.reprojection_px:.1f} px, {fps:.1f} frames/s"
+                + (f", {self.note}" if self.note else ""))
 
 
 def resolve_camera(intrinsics, width: int, height: int):
@@ -133,7 +143,7 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
     from ..video import open_frames, probe
 
     path = Path(path)
-    info = probe(path)
+    info = probe(path, stream=options.stream)
     intr, cam_model, cam_source = resolve_camera(options.intrinsics, info.width, info.height)
     own_detector = detector is None
     # one hand asked for: max_hands=1 halves detector time (palm detection stops rerunning)
@@ -175,7 +185,8 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
                   hand_model_id=HandModel(options.hand_model).model_id, tracks=tracks,
                   estimator=options.estimator + ("+refine" if options.refine else ""),
                   extra={"hands_found": hands_found, "stride": options.stride,
-                         "rotation_deg": info.rotation_deg,
+                         "rotation_deg": info.rotation_deg, "video_stream": info.stream_index,
+                         "video_streams": info.video_streams,
                          "hand_length_m": options.hand_length_m})
 
 
@@ -200,30 +211,55 @@ def output_stem(out_dir: Path, path: Path, root: Path | None = None) -> Path:
 def process_input(path: Path, out_dir: Path, options: TrackOptions, exports: Iterable[str],
                   overwrite: bool = False, root: Path | None = None, detector=None,
                   progress=None) -> InputResult:
-    """Track one input and write its motion file + exports. Never raises for bad input."""
+    """Track one input and write its motion file + exports. Never raises for bad input.
+
+    The exports are written into a hidden staging folder and moved into place together
+    once all are complete, the motion file last (see `track.outputs`). On any failure,
+    and on `Interrupted`, the staging folder is removed (Interrupted is re-raised).
+    """
     from ..export import export_motion
     from ..motion import motion_paths, save_motion
+    from .errorlog import record_internal_error
+    from .outputs import begin_outputs, discard_partial, is_output_error, output_error, publish_outputs
 
     t0 = time.perf_counter()
     stem = output_stem(out_dir, path, root)
     npz_path, _ = motion_paths(stem)
     if npz_path.exists() and not overwrite:
+        discard_partial(stem)
         return InputResult(path, ok=True, skipped=True, outputs={"motion": [npz_path]})
+
+    def failed(error: str, fatal: bool = False) -> InputResult:
+        discard_partial(stem)
+        return InputResult(path, ok=False, error=(error.splitlines() or ["failed"])[0], fatal=fatal,
+                           seconds=time.perf_counter() - t0)
+
     try:
         motion = track_input(path, options, detector=detector, progress=progress)
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        outputs = export_motion(motion, list(exports), stem.parent, stem.name, video=path)
-        # the motion file is written last: its presence marks the input as done (resume)
-        outputs["motion"] = [save_motion(motion, stem)]
+        staging = begin_outputs(stem)
+        outputs = export_motion(motion, list(exports), staging, stem.name, video=path)
+        # the motion file is written (and moved into place) last: it marks the input done
+        outputs["motion"] = [save_motion(motion, staging / stem.name)]
+        outputs = publish_outputs(staging, stem, outputs)
+    except OutputError as exc:
+        return failed(str(exc), fatal=True)
     except HandmocapError as exc:
-        return InputResult(path, ok=False, error=str(exc).splitlines()[0],
-                           seconds=time.perf_counter() - t0)
-    except Exception as exc:  # a bug must not stop the batch; keep the message short
-        log.exception("unexpected failure on %s", path)
-        return InputResult(path, ok=False, error=f"{path}: internal error: {type(exc).__name__}: {exc}",
-                           seconds=time.perf_counter() - t0)
+        return failed(str(exc))
+    except OSError as exc:
+        if is_output_error(exc, out_dir):
+            return failed(str(output_error(exc, stem.parent)), fatal=True)
+        where = f" ({exc.filename})" if exc.filename else ""
+        return failed(f"{path}: {(exc.strerror or str(exc) or type(exc).__name__).lower()}{where}")
+    except Exception as exc:  # a bug must not stop the batch: one line, traceback logged
+        return failed(f"{path}: {record_internal_error(exc, str(path))}")
+    except BaseException:  # Interrupted (Ctrl-C, SIGTERM): leave nothing half-written
+        discard_partial(stem)
+        raise
     reproj = [t.reprojection_px[t.detected] for t in motion.tracks if np.any(t.detected)]
+    streams = int(motion.extra.get("video_streams") or 1)
+    note = (f"video stream #0:{motion.extra.get('video_stream')} of {streams} video streams"
+            if streams > 1 else None)
     return InputResult(path, ok=True, outputs=outputs, frames=motion.num_frames,
                        hands_found=motion.extra["hands_found"],
                        reprojection_px=float(np.mean(np.concatenate(reproj))) if reproj else float("nan"),
-                       seconds=time.perf_counter() - t0)
+                       seconds=time.perf_counter() - t0, note=note)

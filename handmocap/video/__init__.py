@@ -9,7 +9,7 @@ Every bad input raises `InputError` ("<path>: <reason>", one line).
 """
 from .decode import DECODERS, Frame, open_frames
 from .probe import IMAGE_EXTENSIONS, IMAGE_FPS, VIDEO_EXTENSIONS, VideoInfo, probe, read_image
-from .sources import list_inputs
+from .sources import FoundInput, find_inputs, list_inputs
 
-__all__ = ["VideoInfo", "probe", "Frame", "open_frames", "list_inputs", "read_image", "DECODERS",
+__all__ = ["VideoInfo", "probe", "Frame", "open_frames", "list_inputs", "find_inputs", "FoundInput", "read_image", "DECODERS",
            "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "IMAGE_FPS"]

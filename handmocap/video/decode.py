@@ -62,7 +62,7 @@ class Frame:
 
 def open_frames(path: str | Path, *, max_frames: int | None = None, stride: int = 1,
                 start_s: float | None = None, end_s: float | None = None, decoder: str = "auto",
-                info: VideoInfo | None = None) -> Iterator[Frame]:
+                info: VideoInfo | None = None, stream: int | None = None) -> Iterator[Frame]:
     """Stream the frames of a video, an image folder or a single image.
 
     Args:
@@ -72,6 +72,7 @@ def open_frames(path: str | Path, *, max_frames: int | None = None, stride: int 
         start_s, end_s: yield frames with start_s <= timestamp_s < end_s (None: open end).
         decoder: "auto", "ffmpeg" or "cv2" (videos only).
         info: the input's `VideoInfo` when the caller has probed it already.
+        stream: the video stream to decode (see `probe`); ignored when `info` is given.
 
     Returns:
         An iterator of `Frame`; closing it (or leaving a for loop) ends the decoder process.
@@ -91,7 +92,7 @@ def open_frames(path: str | Path, *, max_frames: int | None = None, stride: int 
         raise HandmocapError(f"start_s must be >= 0, got {start_s!r}")
     if start_s is not None and end_s is not None and end_s <= start_s:
         raise HandmocapError(f"end_s ({end_s}) must be after start_s ({start_s})")
-    info = info if info is not None else probe(path)
+    info = info if info is not None else probe(path, stream=stream)
     window = _Window(int(max_frames) if max_frames is not None else None, int(stride), start_s, end_s)
     if info.kind in ("image", "images"):
         return _image_frames(info, window)
@@ -162,11 +163,11 @@ def _passthrough_args() -> list[str]:
     return ["-fps_mode", "passthrough"] if _ffmpeg_version() >= (5, 1) else ["-vsync", "passthrough"]
 
 
-def _frames_before(path: Path, t: float) -> int:
+def _frames_before(path: Path, t: float, stream: str = "v:0") -> int:
     """How many frames have a presentation time before `t` seconds (packets, no decoding)."""
     import json
 
-    cmd = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-read_intervals", f"%{t + 2.0:.6f}",
+    cmd = ["ffprobe", "-v", "error", "-select_streams", stream, "-read_intervals", f"%{t + 2.0:.6f}",
            "-show_entries", "packet=pts_time:stream=start_time", "-print_format", "json", str(path)]
     try:
         out = json.loads(subprocess.run(cmd, capture_output=True, timeout=120).stdout or b"{}")
@@ -233,8 +234,10 @@ def _ffmpeg_frames(info: VideoInfo, win: _Window) -> Iterator[Frame]:
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+info"]
     if start > 0:
         cmd += ["-ss", f"{start:.6f}"]  # input seeking, exact (ffmpeg decodes from the keyframe)
-    # 0:V:0 = first video stream that is not cover art (probe skips attached pictures too)
-    cmd += ["-i", str(path), "-map", "0:V:0", "-an", "-sn", "-dn"]
+    # the stream the probe chose (ffmpeg's own pick, or --stream); 0:V:0 = first video
+    # stream that is not cover art, when the probe could not tell
+    stream = "v:0" if info.stream_index is None else str(info.stream_index)
+    cmd += ["-i", str(path), "-map", "0:V:0" if info.stream_index is None else f"0:{stream}", "-an", "-sn", "-dn"]
     if win.end_s is not None:
         cmd += ["-t", f"{win.end_s - start:.6f}"]
     filters = ([f"select='not(mod(n\\,{win.stride}))'"] if win.stride > 1 else []) + [_showinfo_filter()]
@@ -244,10 +247,12 @@ def _ffmpeg_frames(info: VideoInfo, win: _Window) -> Iterator[Frame]:
     cmd += ["pipe:1"]
     if win.max_frames == 0:
         return
-    offset = _frames_before(path, start) if start > 0 else 0
+    offset = _frames_before(path, start, stream) if start > 0 else 0
     frame_bytes = W * H * 3
+    # own process group: a terminal's Ctrl-C reaches only us, and we end ffmpeg (so an
+    # interrupt is never mistaken for a decoding failure)
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            bufsize=0)
+                            bufsize=0, process_group=0)
     reader = _StderrReader(proc.stderr)
     reader.start()
     k = 0  # frames yielded

@@ -56,6 +56,9 @@ class VideoInfo:
         variable_frame_rate: True when frame durations vary (phone videos often do):
             use `Frame.timestamp_s`, never index / fps.
         codec: the video codec name ("h264", "hevc", ...), the image format for images.
+        stream_index: the decoded stream's index in the file (ffprobe's "#0:N"); None for
+            images and when probed without ffprobe.
+        video_streams: how many video streams the file has (attached pictures excluded).
     """
 
     path: Path
@@ -68,6 +71,8 @@ class VideoInfo:
     rotation_deg: int = 0
     variable_frame_rate: bool = False
     codec: str | None = None
+    stream_index: int | None = None
+    video_streams: int = 1
 
 
 def have_ffprobe() -> bool:
@@ -80,13 +85,18 @@ def have_ffmpeg() -> bool:
     return shutil.which("ffmpeg") is not None
 
 
-def probe(path: str | Path) -> VideoInfo:
+def probe(path: str | Path, stream: int | None = None) -> VideoInfo:
     """Describe a video file, an image folder or a single image.
+
+    Args:
+        path: the input.
+        stream: which stream of a video file to describe (its index, as ffprobe prints it:
+            "Stream #0:N"); None picks the one ffmpeg picks (`choose_video_stream`).
 
     Raises:
         InputError: missing path, unreadable file, empty file, folder without images, not
-            a video or image, no video stream, or a container ffprobe cannot parse (e.g. an
-            mp4 cut short before its index).
+            a video or image, no video stream, no such stream, or a container ffprobe cannot
+            parse (e.g. an mp4 cut short before its index).
     """
     path = Path(path)
     if path.is_dir():
@@ -95,9 +105,38 @@ def probe(path: str | Path) -> VideoInfo:
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         return _probe_image(path)
     if have_ffprobe():
-        return _probe_ffprobe(path)
+        return _probe_ffprobe(path, stream)
+    if stream is not None:
+        raise InputError(path, f"choosing stream {stream} needs ffprobe (apt-get install ffmpeg)")
     log.debug("ffprobe not found, probing %s with cv2", path)
     return _probe_cv2(path)
+
+
+def _stream_score(s: dict) -> int:
+    """ffmpeg's own rule for its default video stream (fftools, map_auto_video): the most
+    pixels, plus a bonus for the "default" disposition; attached pictures (cover art) last."""
+    disposition = s.get("disposition") or {}
+    if disposition.get("attached_pic"):
+        return 1
+    return int(s.get("width") or 0) * int(s.get("height") or 0) + 5_000_000 * bool(disposition.get("default"))
+
+
+def choose_video_stream(streams: list[dict]) -> dict | None:
+    """The video stream ffmpeg picks by default from ffprobe's stream list (ties: the
+    lowest index), skipping attached pictures; None when there is none."""
+    videos = [s for s in streams if s.get("codec_type") == "video"
+              and not (s.get("disposition") or {}).get("attached_pic")]
+    best = None
+    for s in videos:  # strictly greater wins, as in ffmpeg: the first of equals stays
+        if best is None or _stream_score(s) > _stream_score(best):
+            best = s
+    return best
+
+
+def _describe_streams(streams: list[dict]) -> str:
+    return ", ".join(f"#0:{s.get('index')} {s.get('codec_type')}"
+                     + (f" {s.get('width')}x{s.get('height')}" if s.get("codec_type") == "video" else "")
+                     for s in streams) or "none"
 
 
 def check_readable_file(path: str | Path) -> None:
@@ -247,7 +286,7 @@ def _ffprobe_json(args: list[str], path: Path) -> dict:
         raise InputError(path, "ffprobe returned unreadable output") from None
 
 
-def _probe_ffprobe(path: Path) -> VideoInfo:
+def _probe_ffprobe(path: Path, stream: int | None = None) -> VideoInfo:
     import ffmpeg  # ffmpeg-python: the probing front end named in the design
 
     try:
@@ -256,13 +295,21 @@ def _probe_ffprobe(path: Path) -> VideoInfo:
                             show_entries="packet=stream_index,pts_time")
     except ffmpeg.Error as exc:
         raise InputError(path, _explain(path, _ffprobe_reason(exc.stderr))) from None
-    streams = [s for s in meta.get("streams", []) if s.get("codec_type") == "video"
+    all_streams = meta.get("streams", [])
+    streams = [s for s in all_streams if s.get("codec_type") == "video"
                and not (s.get("disposition") or {}).get("attached_pic")]
-    if not streams:
-        what = "an audio-only file" if any(s.get("codec_type") == "audio" for s in meta.get("streams", [])) \
+    if stream is not None:
+        s = next((t for t in all_streams if t.get("index") == stream), None)
+        if s is None or s.get("codec_type") != "video":
+            what = (f"has no stream {stream}" if s is None
+                    else f"stream {stream} is {s.get('codec_type') or 'unknown'}, not video")
+            raise InputError(path, f"--stream {stream}: {what} (streams: {_describe_streams(all_streams)})")
+    elif not streams:
+        what = "an audio-only file" if any(s.get("codec_type") == "audio" for s in all_streams) \
             else "not a video"
         raise InputError(path, f"no video stream ({what})")
-    s = streams[0]
+    else:
+        s = choose_video_stream(all_streams)
     w, h = int(s.get("width") or 0), int(s.get("height") or 0)
     if w <= 0 or h <= 0:
         raise InputError(path, "video stream has no frame size (corrupt header?)")
@@ -275,7 +322,7 @@ def _probe_ffprobe(path: Path) -> VideoInfo:
     fps = avg or real
     nb = int(s.get("nb_frames") or 0)
     if nb <= 0:  # mkv/webm store no frame count: count packets (demuxing only, no decode)
-        counted = _ffprobe_json(["-select_streams", "v:0", "-count_packets",
+        counted = _ffprobe_json(["-select_streams", str(s.get("index", "v:0")), "-count_packets",
                                  "-show_entries", "stream=nb_read_packets"], path)
         nb = int(((counted.get("streams") or [{}])[0]).get("nb_read_packets") or 0)
     if not fps and nb and duration:
@@ -292,7 +339,8 @@ def _probe_ffprobe(path: Path) -> VideoInfo:
     vfr = _is_vfr(pts, avg, real)
     return VideoInfo(path=path, kind="video", width=w, height=h, fps=float(fps), num_frames=nb,
                      duration_s=float(duration), rotation_deg=rot, variable_frame_rate=vfr,
-                     codec=s.get("codec_name"))
+                     codec=s.get("codec_name"), stream_index=s.get("index"),
+                     video_streams=max(len(streams), 1))
 
 
 def _first_float(*values) -> float:
@@ -355,5 +403,5 @@ def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-__all__ = ["VideoInfo", "probe", "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "IMAGE_FPS", "read_image",
+__all__ = ["VideoInfo", "probe", "choose_video_stream", "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "IMAGE_FPS", "read_image",
            "folder_images", "natural_key", "check_readable_file", "have_ffmpeg", "have_ffprobe"]
