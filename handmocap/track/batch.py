@@ -91,7 +91,8 @@ def run_batch(paths: Iterable[Path], out_dir: Path, options: TrackOptions, expor
             echo(results[i].summary())
         else:
             todo.append((i, path, root))
-    in_flight: dict[int, Path] = {}  # input index -> output stem, while it is being processed
+    in_flight: dict[int, tuple[Path, Path]] = {}  # input index -> (input, output stem) while in progress
+    started = time.time()
     with interrupt.catch_interrupts():
         try:
             if jobs <= 1 or len(todo) <= 1:
@@ -100,19 +101,34 @@ def run_batch(paths: Iterable[Path], out_dir: Path, options: TrackOptions, expor
                 _run_parallel(todo, out_dir, options, exports, overwrite, jobs, results, in_flight, echo)
         except Interrupted as exc:
             interrupt.stop_raising()  # a second Ctrl-C now exits at once
-            raise _stopped(results, in_flight, len(items), signum=exc.signum) from None
+            raise _stopped(results, in_flight, len(items), started, echo, signum=exc.signum) from None
         except OutputError as exc:
             interrupt.stop_raising()
-            raise _stopped(results, in_flight, len(items), error=exc) from None
+            raise _stopped(results, in_flight, len(items), started, echo, error=exc) from None
     return [results[i] for i in sorted(results)]
 
 
-def _stopped(results: dict, in_flight: dict, total: int, signum=None, error=None) -> BatchStopped:
-    for stem in in_flight.values():
+def _stopped(results: dict, in_flight: dict, total: int, started: float, echo, signum=None,
+             error=None) -> BatchStopped:
+    """Remove the partial outputs of the inputs in progress; an input that got all its
+    outputs into place while the batch was stopping counts as done."""
+    from ..motion import motion_paths
+
+    partial = 0
+    for i, (path, stem) in sorted(in_flight.items()):
         discard_partial(stem)
+        npz = motion_paths(stem)[0]
+        try:
+            finished = npz.stat().st_mtime >= started - 1.0
+        except OSError:
+            finished = False
+        if finished and error is None:
+            results[i] = InputResult(path, ok=True, outputs={"motion": [npz]}, note="finished while stopping")
+            echo(f"{path.name}: finished while the batch was stopping")
+        else:
+            partial += 1
     done = [results[i] for i in sorted(results)]
-    return BatchStopped(done, partial=len(in_flight), not_started=total - len(done) - len(in_flight),
-                        signum=signum, error=error)
+    return BatchStopped(done, partial=partial, not_started=total - len(done) - partial, signum=signum, error=error)
 
 
 def _finish(i: int, result: InputResult, results: dict, in_flight: dict, echo) -> None:
@@ -130,7 +146,7 @@ def _run_serial(todo, out_dir, options, exports, overwrite, results, in_flight, 
 
     with _progress_bar() as bar:
         for i, path, root in todo:
-            in_flight[i] = output_stem(out_dir, path, root)
+            in_flight[i] = (path, output_stem(out_dir, path, root))
             task = bar.add_task(path.name, total=None, rate="-")
             t0 = time.perf_counter()
 
@@ -166,7 +182,7 @@ def _run_parallel(todo, out_dir, options, exports, overwrite, jobs, results, in_
         while pending or running:
             while pending and len(running) < jobs:
                 i, path, root = pending.popleft()
-                in_flight[i] = output_stem(out_dir, path, root)
+                in_flight[i] = (path, output_stem(out_dir, path, root))
                 running[pool.submit(_work, path, out_dir, options, exports, overwrite, root)] = (i, path, root)
                 for proc in (getattr(pool, "_processes", None) or {}).values():
                     interrupt.register_child(proc.pid)
