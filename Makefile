@@ -27,7 +27,9 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --upgrade pip
 	# torch first and pinned: an unpinned torch pulls GBs of CUDA packages
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[test]"
+	# setuptools announces every editable install of a package-dir layout (cli/ ->
+	# handmocap_cli) with an "Editable installation" note: not for users
+	PYTHONWARNINGS="ignore:Editable installation:UserWarning" $(PIP) install -q -e ".[test]"
 	touch $(STAMP)
 
 venv: system $(STAMP)
