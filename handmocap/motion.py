@@ -184,9 +184,20 @@ def load_motion(path: str | os.PathLike) -> Motion:
     if "meta_json" not in data:
         raise FormatError(npz_path, "missing 'meta_json': not a handmocap motion file")
     try:
+        return _motion_from_arrays(npz_path, data)
+    except FormatError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RecursionError) as exc:
+        raise FormatError(npz_path, f"malformed motion file ({type(exc).__name__}: {exc})") from None
+
+
+def _motion_from_arrays(npz_path: Path, data: dict) -> Motion:
+    try:
         meta = json.loads(str(data["meta_json"]))
     except json.JSONDecodeError as exc:
         raise FormatError(npz_path, f"corrupt metadata ({exc})") from None
+    if not isinstance(meta, dict):
+        raise FormatError(npz_path, f"metadata is a {type(meta).__name__}, expected a mapping")
     if meta.get("schema") != SCHEMA:
         raise FormatError(npz_path, f"schema is {meta.get('schema')!r}, expected {SCHEMA!r}")
     if meta.get("version") != SCHEMA_VERSION:

@@ -116,7 +116,7 @@ class Intrinsics:
             return cls.from_matrix(K, width, height, None if dist is None or dist.size == 0 else dist)
         except InputError as exc:
             raise FormatError(path, exc.reason) from None
-        except (TypeError, ValueError, KeyError) as exc:
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as exc:
             raise FormatError(path, f"malformed calibration ({exc})") from None
 
     # conversion -----------------------------------------------------------------------
@@ -209,6 +209,8 @@ def _parse_calibration_text(path: Path, text: str):
             return json.loads(text)
         except json.JSONDecodeError as exc:
             raise FormatError(path, f"invalid JSON ({exc})") from None
+        except (RecursionError, ValueError):
+            raise FormatError(path, "invalid JSON (nested too deeply or out of range)") from None
     if suffix in (".yaml", ".yml"):
         if text.lstrip().startswith("%YAML:1"):
             return _read_opencv_yaml(path, text)
@@ -217,18 +219,24 @@ def _parse_calibration_text(path: Path, text: str):
         try:
             return yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise FormatError(path, f"invalid YAML ({str(exc).splitlines()[0]})") from None
+            raise FormatError(path, f"invalid YAML ({(str(exc).splitlines() or ['?'])[0]})") from None
+        except (RecursionError, ValueError, TypeError, OverflowError):
+            raise FormatError(path, "invalid YAML (nested too deeply or values out of range)") from None
     raise InputError(path, f"unsupported calibration format '{path.suffix}' (use .json, .yaml or .yml)")
 
 
 def _read_opencv_yaml(path: Path, text: str) -> dict:
     """OpenCV FileStorage YAML (with `!!opencv-matrix` nodes) -> plain dict of arrays/scalars."""
+    try:
+        return _opencv_yaml_nodes(text)
+    except Exception as exc:  # cv2.error, and SystemError from OpenCV's binding on bad input
+        raise FormatError(path, f"invalid OpenCV YAML ({type(exc).__name__})") from None
+
+
+def _opencv_yaml_nodes(text: str) -> dict:
     import cv2
 
-    try:
-        fs = cv2.FileStorage(text, cv2.FILE_STORAGE_READ | cv2.FILE_STORAGE_MEMORY)
-    except cv2.error:
-        raise FormatError(path, "invalid OpenCV YAML") from None
+    fs = cv2.FileStorage(text, cv2.FILE_STORAGE_READ | cv2.FILE_STORAGE_MEMORY)
     out = {}
     root = fs.root()
     for key in root.keys():

@@ -189,6 +189,8 @@ def _read_npz(path: Path) -> dict:
             return {k: z[k] for k in z.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise AssetError(path, f"not a readable .npz hand model ({exc})") from None
+    except Exception as exc:  # damaged members raise zlib, header and other errors
+        raise AssetError(path, f"not a readable .npz hand model ({type(exc).__name__}: {exc})") from None
 
 
 # ------------------------------------------------------------------------ assembly
@@ -216,7 +218,17 @@ def find_fingertip_vertices(v_template: np.ndarray, weights: np.ndarray, J_regre
 
 
 def asset_from_dict(data: dict, path: Path, side: str | None = None) -> HandAsset:
-    """Validate a dict of MANO keys and build a `HandAsset`. Errors name the missing key."""
+    """Validate a dict of MANO keys and build a `HandAsset`. Errors name the missing key;
+    any other malformed content is an `AssetError` too."""
+    try:
+        return _build_asset(data, path, side)
+    except AssetError:
+        raise
+    except (AttributeError, TypeError, ValueError, IndexError, KeyError, OverflowError, MemoryError) as exc:
+        raise AssetError(path, f"malformed model arrays ({type(exc).__name__}: {exc})") from None
+
+
+def _build_asset(data: dict, path: Path, side: str | None) -> HandAsset:
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
         raise AssetError(path, f"missing MANO key '{missing[0]}'" + (
