@@ -234,6 +234,9 @@ def _build_asset(data: dict, path: Path, side: str | None) -> HandAsset:
         raise AssetError(path, f"missing MANO key '{missing[0]}'" + (
             f" (and {', '.join(repr(m) for m in missing[1:])})" if len(missing) > 1 else ""))
     arr = {k: _to_array(data[k], k, path) for k in REQUIRED_KEYS}
+    for key, a in arr.items():
+        if a.dtype.kind not in "biuf":
+            raise AssetError(path, f"key '{key}' holds {a.dtype} data, expected real numbers")
     try:
         v = arr["v_template"].astype(np.float64)
         V = v.shape[0]
