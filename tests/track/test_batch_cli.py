@@ -78,15 +78,21 @@ def test_sigint_stops_the_batch_and_a_rerun_finishes_the_rest(tmp_path, jobs, ta
     assert len(_motion_files(out)) == 4 and hidden_entries(out) == []
 
 
-def test_sigterm_exits_143(tmp_path):
+@pytest.mark.parametrize("jobs,target", [(1, "process"), (2, "group")])
+def test_sigterm_exits_143(tmp_path, jobs, target):
     src = _inputs(tmp_path / "in", 3)
     out = tmp_path / "out"
-    proc = start(["track", src, "--out", out, *FAST], tmp_path)
+    proc = start(["track", src, "--out", out, "-j", jobs, *FAST], tmp_path)
     assert wait_for(lambda: len(_motion_files(out)) >= 1, 180, proc), proc.communicate()
-    proc.send_signal(signal.SIGTERM)
+    t0 = time.monotonic()
+    if target == "group":  # e.g. a service manager stopping the whole group
+        os.killpg(proc.pid, signal.SIGTERM)
+    else:
+        proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=30)
-    assert proc.returncode == 143, (stdout, stderr)
-    assert "interrupted: " in stderr and hidden_entries(out) == []
+    assert proc.returncode == 143 and time.monotonic() - t0 < 5.0, (stdout, stderr)
+    assert "interrupted: " in stderr and "Traceback" not in stderr and hidden_entries(out) == []
+    assert wait_for(lambda: not processes_mentioning(str(src)), 5), processes_mentioning(str(src))
 
 
 def test_sigkill_during_export_leaves_nothing_under_final_names(tmp_path):
