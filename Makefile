@@ -22,13 +22,13 @@ system:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# PYTHONWARNINGS: setuptools announces every editable install of a package-dir layout
+# (cli/ -> handmocap_cli) with an "Editable installation" note, which is not for users
 $(STAMP): pyproject.toml
 	python3.11 -m venv $(VENV) 2>/dev/null || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# torch first and pinned: an unpinned torch pulls GBs of CUDA packages
 	$(PIP) install -q torch==2.13.0
-	# setuptools announces every editable install of a package-dir layout (cli/ ->
-	# handmocap_cli) with an "Editable installation" note: not for users
 	PYTHONWARNINGS="ignore:Editable installation:UserWarning" $(PIP) install -q -e ".[test]"
 	touch $(STAMP)
 
