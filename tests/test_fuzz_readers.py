@@ -94,7 +94,7 @@ def _dump(doc, fmt: str) -> bytes:
     return yaml.safe_dump(doc).encode()
 
 
-@fuzz_settings(250)
+@fuzz_settings(150)
 @given(doc=calibrations | json_values, fmt=st.sampled_from(["json", "yaml"]), mut=mutations)
 def test_calibration_reader(scratch, doc, fmt, mut):
     data = _mutate(_dump(doc, fmt), *mut)
@@ -158,7 +158,7 @@ def test_motion_reader_damaged_file(scratch, valid_motion, mut):
     _only_our_errors(load_motion, _write(scratch, ".motion.npz", _mutate(valid_motion, *mut)))
 
 
-@fuzz_settings(200)
+@fuzz_settings(100)
 @given(meta=json_values | st.dictionaries(st.sampled_from(["schema", "version", "tracks", "camera", "fps",
                                                            "num_frames", "image_size", "source", "hand_model_id",
                                                            "track_id", "side", "K", "model", "extra"]),
