@@ -68,8 +68,12 @@ def _progress_bar():
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeRemainingColumn)
 
+    import sys
+
+    # only on a terminal: piped into a file or a log, the summary lines are the output
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[rate]} frames/s"), TimeRemainingColumn(), transient=True)
+                    TextColumn("{task.fields[rate]} frames/s"), TimeRemainingColumn(), transient=True,
+                    disable=not sys.stdout.isatty())
 
 
 def run_batch(paths: Iterable[Path], out_dir: Path, options: TrackOptions, exports: list[str],
