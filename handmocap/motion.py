@@ -113,6 +113,12 @@ class Motion:
     extra: dict = field(default_factory=dict)
     version: int = SCHEMA_VERSION
 
+    @property
+    def is_still(self) -> bool:
+        """One frame (a photo, or a 1-frame video): its tracks are one frame each, and the
+        exporters write a posed GLB, one OBJ and a PNG overlay."""
+        return self.num_frames == 1
+
     def metadata(self) -> dict:
         """The JSON-serialisable part (written to the sidecar and inside the npz)."""
         return {

@@ -1,7 +1,7 @@
 """OBJ sequence: one file per video frame (`STEM_000000.obj` ...) holding every hand of
 that frame as its own object (`track0_right`), camera-space metres in the OpenCV frame
 (or y-up glTF axes with `y_up=True`). Frames without hands get a file with no geometry,
-so the numbering matches the video."""
+so the numbering matches the video. A still gets one file, `STEM.obj` (`export_obj_frame`)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -88,3 +88,20 @@ def export_obj_sequence(motion: Motion, out_dir: Path, stem: str, hand_model: st
         text = obj_text(meshes, {f"track{k}_{sides[k]}": faces[sides[k]] for k in hands}, cache)
         paths.append(write_atomic(folder / f"{stem}_{f:06d}.obj", text.encode()))
     return paths
+
+
+def export_obj_frame(motion: Motion, path: Path, frame: int = 0, hand_model: str | None = None,
+                     y_up: bool = False) -> Path:
+    """Write every hand of one frame (a still's only one) as one OBJ at `path`; returns it."""
+    if not 0 <= frame < motion.num_frames:
+        from ..errors import HandmocapError
+
+        raise HandmocapError(f"frame {frame} is outside the motion's {motion.num_frames} frames")
+    sides = {t.track_id: t.side for t in motion.tracks}
+    faces = {s: HandModel(hand_model, side=s).faces.numpy() for s in set(sides.values())}
+    for f, hands in enumerate(iter_camera_space_vertices(motion, hand_model)):
+        if f == frame:
+            break
+    meshes = {f"track{k}_{sides[k]}": (points_cv_to_gltf(v) if y_up else v) for k, v in sorted(hands.items())}
+    text = obj_text(meshes, {f"track{k}_{sides[k]}": faces[sides[k]] for k in hands})
+    return write_atomic(Path(path), text.encode())

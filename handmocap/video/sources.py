@@ -5,7 +5,10 @@ Rules (`list_inputs`):
   `probe`, with its own one-line error).
 - A folder that directly holds videos: each video is one input (natural sort order); any
   images lying beside them are ignored (with a logged warning).
-- A folder that directly holds images and no videos is ONE input: an image sequence.
+- A folder that directly holds images and no videos is either ONE input, an image
+  sequence (numbered frames of one size: see `image_folders` for the exact rule), or a
+  photo folder: then each image is one input, a still. `image_folders="stills"` /
+  `"sequence"` force either.
 - Sub-folders are searched the same way when `recursive` (hidden files and folders, whose
   names start with ".", are skipped), so a folder of shots, each a folder of frames, gives
   one image-sequence input per shot.
@@ -19,13 +22,14 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import InputError
+from .image_folders import IMAGE_FOLDER_MODES, is_image_sequence
 from .probe import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, natural_key
 
 log = logging.getLogger(__name__)
 
 
 def list_inputs(paths: Iterable[str | Path] | str | Path, recursive: bool = True,
-                extensions: Iterable[str] | None = None) -> list[Path]:
+                extensions: Iterable[str] | None = None, image_folders: str = "auto") -> list[Path]:
     """Expand files and folders into the list of inputs, in order, without duplicates.
 
     Args:
@@ -33,9 +37,11 @@ def list_inputs(paths: Iterable[str | Path] | str | Path, recursive: bool = True
         recursive: search sub-folders.
         extensions: video file extensions to look for in folders (".mp4", "mov", ...);
             default `VIDEO_EXTENSIONS`. Image extensions are `IMAGE_EXTENSIONS`.
+        image_folders: "auto", "stills" or "sequence" (see `image_folders.is_image_sequence`).
 
     Returns:
-        Video files, image files given by name, and image-sequence folders.
+        Video files, image files (given by name or from photo folders), and image-sequence
+        folders.
 
     Raises:
         InputError: a path does not exist or a folder cannot be listed.
@@ -44,10 +50,12 @@ def list_inputs(paths: Iterable[str | Path] | str | Path, recursive: bool = True
         paths = [paths]
     video_ext = VIDEO_EXTENSIONS if extensions is None else frozenset(
         e.lower() if e.startswith(".") else "." + e.lower() for e in extensions)
+    if image_folders not in IMAGE_FOLDER_MODES:
+        raise InputError(None, f"image_folders must be one of {', '.join(IMAGE_FOLDER_MODES)}, got {image_folders!r}")
     found: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found.extend(_scan(p, recursive, video_ext))
+            found.extend(_scan(p, recursive, video_ext, image_folders))
         elif p.exists():
             found.append(p)
         else:
@@ -62,7 +70,7 @@ def list_inputs(paths: Iterable[str | Path] | str | Path, recursive: bool = True
     return unique
 
 
-def _scan(folder: Path, recursive: bool, video_ext: frozenset) -> list[Path]:
+def _scan(folder: Path, recursive: bool, video_ext: frozenset, image_folders: str = "auto") -> list[Path]:
     try:
         entries = sorted((e for e in folder.iterdir() if not e.name.startswith(".")), key=natural_key)
     except PermissionError:
@@ -77,8 +85,8 @@ def _scan(folder: Path, recursive: bool, video_ext: frozenset) -> list[Path]:
             log.warning("%s: %d image(s) beside videos are ignored (put an image sequence in its own "
                         "folder)", folder, len(images))
     elif images:
-        out.append(folder)
+        out.extend([folder] if is_image_sequence(images, image_folders) else images)
     if recursive:
         for sub in (e for e in entries if e.is_dir()):
-            out.extend(_scan(sub, recursive, video_ext))
+            out.extend(_scan(sub, recursive, video_ext, image_folders))
     return out
