@@ -243,7 +243,7 @@ def process_input(path: Path, out_dir: Path, options: TrackOptions, exports: Ite
     if motion.is_still:
         from .stills import still_record
 
-        still = still_record(motion, path, outputs)
+        still = still_record(motion, path, outputs, base=stem.parent)
     return InputResult(path, ok=True, outputs=outputs, frames=motion.num_frames,
                        hands_found=motion.extra["hands_found"],
                        reprojection_px=float(np.mean(np.concatenate(reproj))) if reproj else float("nan"),

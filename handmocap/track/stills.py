@@ -37,8 +37,8 @@ def image_detector():
 
 
 def read_still(path: str | Path, info=None):
-    """(image (H, W, 3) uint8 RGB upright, Frame-like index/timestamp, fps, is_photo) of a
-    still: an image file, or the only frame of a 1-frame video or image folder."""
+    """(image (H, W, 3) uint8 RGB upright, frame index, timestamp_s, fps, is_photo) of a
+    still: an image file, or the first frame of a 1-frame video or image folder."""
     from ..video import IMAGE_EXTENSIONS, IMAGE_FPS, open_frames, read_image
 
     path = Path(path)
@@ -113,9 +113,12 @@ def track_still(path: str | Path, options: TrackOptions = TrackOptions(), detect
                          "hand_length_m": options.hand_length_m, "camera_detail": cam.detail})
 
 
-def still_record(motion: Motion, path: str | Path, outputs: dict | None = None) -> dict:
+def still_record(motion: Motion, path: str | Path, outputs: dict | None = None, base: str | Path | None = None) -> dict:
     """One line of summary.jsonl for a tracked still: the file, its camera and every hand
-    (side, detector score, camera-space translation and wrist, reprojection error)."""
+    (side, detector score, camera-space translation and wrist, reprojection error), and the
+    files written (`outputs`, relative to `base`, the summary's folder, when given)."""
+    import os
+
     K = motion.camera.matrix
     hands = []
     for t in motion.tracks:
@@ -129,7 +132,8 @@ def still_record(motion: Motion, path: str | Path, outputs: dict | None = None) 
                          **motion.extra.get("camera_detail", {})},
               "hands": hands}
     if outputs:
-        record["outputs"] = {fmt: [str(p) for p in paths] for fmt, paths in outputs.items()}
+        record["outputs"] = {fmt: [os.path.relpath(p, base) if base is not None else str(p) for p in paths]
+                             for fmt, paths in outputs.items()}
     return record
 
 
