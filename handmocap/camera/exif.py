@@ -1,4 +1,5 @@
-"""Intrinsics from a photo's EXIF focal-length tags (Pillow reads them; no pixels decoded).
+"""Intrinsics from a photo's EXIF focal-length tags (Pillow reads them from the header of
+JPEG, TIFF and WebP files; no pixels decoded).
 
 Two ways, the more exact first:
 
@@ -26,6 +27,7 @@ from pathlib import Path
 from .intrinsics import Intrinsics
 
 FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)  # 43.27 mm
+EXIF_SUFFIXES = frozenset({".jpg", ".jpeg", ".tif", ".tiff", ".webp"})  # where cameras write EXIF
 # FocalPlaneResolutionUnit -> millimetres (EXIF 2.3: 2 inch (default), 3 cm; 4 mm and 5 um
 # are written by some cameras although only 2 and 3 are standard)
 _UNIT_MM = {1: 25.4, 2: 25.4, 3: 10.0, 4: 1.0, 5: 0.001}
@@ -73,6 +75,8 @@ def read_exif_focal(path: str | Path) -> ExifFocal | None:
     """The focal-length tags of an image file, or None when it has no usable one (no EXIF,
     not an image Pillow reads, or tags that are zero or malformed). Never raises for bad
     files: the caller falls back to the next camera source."""
+    if Path(path).suffix.lower() not in EXIF_SUFFIXES:  # PNG/BMP: cameras do not write EXIF there
+        return None
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError:  # Pillow missing: no EXIF, the assumed camera applies
@@ -130,4 +134,4 @@ def exif_intrinsics(path: str | Path, width: int, height: int) -> tuple[Intrinsi
     return intr, tags.as_dict()
 
 
-__all__ = ["ExifFocal", "FULL_FRAME_DIAGONAL_MM", "exif_focal_px", "exif_intrinsics", "read_exif_focal"]
+__all__ = ["EXIF_SUFFIXES", "ExifFocal", "FULL_FRAME_DIAGONAL_MM", "exif_focal_px", "exif_intrinsics", "read_exif_focal"]

@@ -45,6 +45,20 @@ def iter_camera_space_vertices(motion: Motion, hand_model: str | None = None,
         yield from frames
 
 
+def still_vertices(motion: Motion, hand_model: str | None = None) -> dict[int, np.ndarray]:
+    """{track_id: (V, 3) camera-space vertices, metres} of frame 0 of a still's tracks (the
+    process's cached hand models: photos are many small jobs)."""
+    from ..hand import cached_hand_model
+
+    out = {}
+    with torch.no_grad():
+        for t in motion.tracks:
+            out[t.track_id] = cached_hand_model(hand_model, t.side)(
+                global_orient=t.global_orient[:1], hand_pose=t.hand_pose[:1], betas=np.asarray(t.betas)[None],
+                transl=t.transl[:1]).vertices[0].numpy()
+    return out
+
+
 def camera_space_vertices(motion: Motion, hand_model: str | None = None) -> list[dict[int, np.ndarray]]:
     """Per frame, {track_id: (V, 3) camera-space vertices, metres}: every frame at once
     (use `iter_camera_space_vertices` for long clips)."""
@@ -97,11 +111,14 @@ def export_obj_frame(motion: Motion, path: Path, frame: int = 0, hand_model: str
         from ..errors import HandmocapError
 
         raise HandmocapError(f"frame {frame} is outside the motion's {motion.num_frames} frames")
+    from ..hand import load_hand_asset
+
     sides = {t.track_id: t.side for t in motion.tracks}
-    faces = {s: HandModel(hand_model, side=s).faces.numpy() for s in set(sides.values())}
-    for f, hands in enumerate(iter_camera_space_vertices(motion, hand_model)):
-        if f == frame:
-            break
+    faces = {s: np.asarray(load_hand_asset(hand_model, s).faces) for s in set(sides.values())}
+    if motion.is_still:
+        hands = still_vertices(motion, hand_model)
+    else:
+        hands = next(f for i, f in enumerate(iter_camera_space_vertices(motion, hand_model)) if i == frame)
     meshes = {f"track{k}_{sides[k]}": (points_cv_to_gltf(v) if y_up else v) for k, v in sorted(hands.items())}
     text = obj_text(meshes, {f"track{k}_{sides[k]}": faces[sides[k]] for k in hands})
     return write_atomic(Path(path), text.encode())

@@ -8,10 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import HandmocapError, InputError
-from ..hand import HandModel
 from ..motion import Motion
 from .mesh import write_atomic
-from .obj_sequence import iter_camera_space_vertices
 
 
 def still_image(source: str | Path) -> np.ndarray:
@@ -32,12 +30,14 @@ def overlay_image(motion: Motion, image: np.ndarray, hand_model: str | None = No
     if image.shape[:2] != (H, W):
         raise InputError(motion.source, f"image size {image.shape[1]}x{image.shape[0]} differs from the "
                                         f"motion's {W}x{H}")
+    from ..hand import load_hand_asset
+    from .obj_sequence import still_vertices
+
     out = np.ascontiguousarray(image).copy()
-    hands = next(iter_camera_space_vertices(motion, hand_model), {})
-    faces = {s: HandModel(hand_model, side=s).faces.numpy() for s in {t.side for t in motion.tracks}}
+    hands = still_vertices(motion, hand_model)
     for t in motion.tracks:
-        draw_hand(out, hands.get(t.track_id), faces[t.side], motion.camera.matrix, t.keypoints_px[0],
-                  f"{t.side} #{t.track_id}")
+        draw_hand(out, hands[t.track_id], np.asarray(load_hand_asset(hand_model, t.side).faces), motion.camera.matrix,
+                  t.keypoints_px[0], f"{t.side} #{t.track_id}")
     return out
 
 

@@ -1,5 +1,5 @@
 """Hand model: assets (MANO layout), the LBS layer, joint tables, mirroring, pose priors."""
 from .assets import HandAsset, load_hand_asset, mirror_asset
-from .layer import HandModel, HandOutput
+from .layer import HandModel, HandOutput, cached_hand_model
 
-__all__ = ["HandAsset", "HandModel", "HandOutput", "load_hand_asset", "mirror_asset"]
+__all__ = ["HandAsset", "HandModel", "HandOutput", "cached_hand_model", "load_hand_asset", "mirror_asset"]

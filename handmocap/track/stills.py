@@ -74,7 +74,7 @@ def track_still(path: str | Path, options: TrackOptions = TrackOptions(), detect
     import torch
 
     from ..camera.source import resolve_camera
-    from ..hand import HandModel
+    from ..hand import cached_hand_model
     from ..video.decode import Frame
     from .associate import drop_duplicate_hands
 
@@ -92,7 +92,7 @@ def track_still(path: str | Path, options: TrackOptions = TrackOptions(), detect
     K = cam.intrinsics.K(dtype=torch.float64).numpy()
     tracks = []
     for k, h in enumerate(hands):
-        hand = HandModel(options.hand_model, side=h.handedness)
+        hand = cached_hand_model(options.hand_model, h.handedness)
         score = np.float32(h.score)
         fit = estimate(np.asarray(h.keypoints_px, np.float32)[None], np.asarray(h.keypoints_rel, np.float32)[None],
                        np.full((1, 21), score, np.float32), K if perspective else None, h.handedness, hand,
@@ -106,7 +106,7 @@ def track_still(path: str | Path, options: TrackOptions = TrackOptions(), detect
             score=np.array([score]), detected=np.array([True]), reprojection_px=fit.reprojection_px))
     camera = CameraInfo(model=cam.model, K=tuple(map(tuple, K.tolist())), source=cam.source, image_size=(W, H))
     return Motion(source=str(path), fps=fps, num_frames=1, image_size=(W, H), camera=camera,
-                  hand_model_id=HandModel(options.hand_model).model_id, tracks=tracks,
+                  hand_model_id=cached_hand_model(options.hand_model, "right").model_id, tracks=tracks,
                   estimator=options.estimator + ("+refine" if options.refine else ""),
                   extra={"still": True, "hands_found": float(bool(tracks)), "stride": 1,
                          "rotation_deg": int(getattr(info, "rotation_deg", 0) or 0),

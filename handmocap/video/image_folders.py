@@ -7,8 +7,9 @@ tracked as a video (association across frames, smoothing), when all of these hol
 2. their names are numbered frames: one prefix, a frame number, one extension
    (``frame_0001.png``, ``frame_0002.png`` ...; ``0001.jpg`` ...);
 3. they all have the same size (read from the file headers);
-4. none carries an EXIF capture time (DateTimeOriginal): numbered photos straight from a
-   camera (``IMG_0001.JPG`` ...) are photos, frames written by ffmpeg or a renderer are not.
+4. none carries an EXIF capture time (DateTimeOriginal; JPEG, TIFF and WebP files): numbered
+   photos straight from a camera (``IMG_0001.JPG`` ...) are photos, frames written by ffmpeg
+   or a renderer are not.
 
 Otherwise every image is a photo: tracked on its own (`handmocap.track.stills`). Mode
 "stills" makes every image folder a photo folder, "sequence" makes every one a sequence
@@ -21,6 +22,7 @@ import re
 from pathlib import Path
 from typing import Sequence
 
+from ..camera.exif import EXIF_SUFFIXES
 from ..errors import InputError
 
 IMAGE_FOLDER_MODES = ("auto", "stills", "sequence")
@@ -63,7 +65,8 @@ def _same_size_no_capture_time(images: Sequence[Path]) -> bool:
                 if size is not None and im.size != size:
                     return False
                 size = im.size
-                if im.getexif().get_ifd(_IFD_EXIF).get(_DATETIME_ORIGINAL):
+                # EXIF of JPEG/TIFF/WebP sits in the header; Pillow would decode a whole PNG
+                if p.suffix.lower() in EXIF_SUFFIXES and im.getexif().get_ifd(_IFD_EXIF).get(_DATETIME_ORIGINAL):
                     return False
         except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
             continue
