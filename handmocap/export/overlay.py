@@ -19,13 +19,17 @@ def still_image(source: str | Path) -> np.ndarray:
     return read_still(source)[0]
 
 
+def _check_still(motion: Motion) -> None:
+    if not motion.is_still:
+        raise HandmocapError(f"{motion.source}: the PNG overlay is for stills (1 frame), this motion has "
+                             f"{motion.num_frames} frames: use the preview video")
+
+
 def overlay_image(motion: Motion, image: np.ndarray, hand_model: str | None = None) -> np.ndarray:
     """The still's hands drawn over a copy of `image` ((H, W, 3) uint8 RGB, the motion's size)."""
     from .preview import draw_hand
 
-    if not motion.is_still:
-        raise HandmocapError(f"{motion.source}: the PNG overlay is for stills (1 frame), this motion has "
-                             f"{motion.num_frames} frames: use the preview video")
+    _check_still(motion)
     W, H = motion.image_size
     if image.shape[:2] != (H, W):
         raise InputError(motion.source, f"image size {image.shape[1]}x{image.shape[0]} differs from the "
@@ -45,6 +49,7 @@ def export_overlay(motion: Motion, source: str | Path, path: str | Path, hand_mo
     """Write the PNG overlay of a still over its `source` image atomically; returns `path`."""
     import cv2
 
+    _check_still(motion)
     drawn = overlay_image(motion, still_image(source), hand_model)
     ok, png = cv2.imencode(".png", np.ascontiguousarray(drawn[:, :, ::-1]))
     if not ok:

@@ -280,3 +280,19 @@ def test_numbered_frames_stay_a_video(tmp_path, frames):
                        image_folders="stills")
     assert len(stills) == 12 and all(r.ok and r.still is not None for r in stills)
     assert len((tmp_path / "out2" / "shot" / "summary.jsonl").read_text().splitlines()) == 12
+
+
+def test_cli_folder_options(tmp_path, photo_folder):
+    from typer.testing import CliRunner
+
+    from handmocap.errors import InputError
+    from handmocap_cli.app import _register, app
+
+    _register()
+    res = CliRunner().invoke(app, ["track", str(photo_folder), "--stills", "--sequence", "--out", str(tmp_path)])
+    assert isinstance(res.exception, InputError) and "--stills or --sequence" in str(res.exception)
+    # forced into one sequence, the folder is one input that fails as a whole (here on the
+    # corrupt image, the first in order), with one line naming the image
+    res = CliRunner().invoke(app, ["track", str(photo_folder), "--sequence", "--out", str(tmp_path), "-e", ""])
+    assert res.exit_code == 1 and "photos: FAILED" in res.output and "corrupt.jpg" in res.output, res.output
+    assert "1 of 1 inputs failed" in res.output
