@@ -144,7 +144,8 @@ def error_record(path: str | Path, error: str) -> dict:
 
 def write_summary(folder: str | Path, records: list[dict]) -> Path:
     """Write `folder/summary.jsonl` atomically: the lines already there for other files are
-    kept, the given `records` replace those of their files; sorted by file name."""
+    kept, the given `records` replace those of their files (a resumed photo keeps its
+    earlier "outputs"); sorted by file name."""
     from ..export.mesh import write_atomic
     from ..video.probe import natural_key
 
@@ -157,7 +158,11 @@ def write_summary(folder: str | Path, records: list[dict]) -> Path:
                 lines[str(old["file"])] = old
             except (json.JSONDecodeError, KeyError, TypeError):
                 continue  # a damaged line is dropped: its photo is in this run or lost anyway
-    lines.update((str(r["file"]), r) for r in records)
+    for r in records:
+        old = lines.get(str(r["file"]), {})
+        if r.get("ok") and "outputs" not in r and "outputs" in old:  # resumed: the files are still there
+            r = {**r, "outputs": old["outputs"]}
+        lines[str(r["file"])] = r
     order = sorted(lines, key=lambda f: natural_key(Path(f)) + [f])
     text = "".join(json.dumps(lines[f], ensure_ascii=False) + "\n" for f in order)
     return write_atomic(path, text.encode("utf-8"))

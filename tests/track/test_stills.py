@@ -195,6 +195,11 @@ def test_photo_folder_gives_per_photo_results(tmp_path, photo_folder):
     assert by_name["baboon.jpg"]["hands"] == []
     assert by_name["right04_mirror.png"]["hands"][0]["side"] == "right"  # the mirror image of a left hand
     assert hands_seen >= 9
+    # a second run resumes: nothing redone, the summary keeps a line for every photo
+    again = run_batch([photo_folder], out, TrackOptions(), [], echo=lambda s: None)
+    assert sum(r.skipped for r in again) == 10 and sum(not r.ok for r in again) == 1
+    resumed = [json.loads(line) for line in (mirrored / "summary.jsonl").read_text().splitlines()]
+    assert resumed == summary
 
 
 def test_sidecar_calibration_is_used(tmp_path, frames):
