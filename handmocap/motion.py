@@ -55,7 +55,8 @@ class CameraInfo:
 
     model: "perspective" (known or assumed intrinsics, DGP) or "weak_perspective".
     K: (3, 3) intrinsics used (for weak perspective: the assumed focal that set depth).
-    source: "given" | "fov" | "calibration" | "assumed".
+    source: "given" | "fov" | "calibration" | "sidecar" (NAME.calib.json beside the input) |
+        "exif" (a photo's focal length) | "assumed" (see `handmocap.camera.source`).
     """
 
     model: str
