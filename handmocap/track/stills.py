@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -55,11 +56,13 @@ def read_still(path: str | Path, info=None):
     return frame.image, int(frame.index), float(frame.timestamp_s), float(info.fps if info else IMAGE_FPS), False
 
 
-def track_still(path: str | Path, options: TrackOptions = TrackOptions(), detector=None, info=None) -> Motion:
+def track_still(path: str | Path | np.ndarray, options: TrackOptions = TrackOptions(), detector=None,
+                info=None) -> Motion:
     """Every hand of one still, each a one-frame track.
 
     Args:
-        path: an image, or a video / image folder with one frame.
+        path: an image, or a video / image folder with one frame; or the image itself,
+            (H, W, 3) uint8 RGB (no sidecar or EXIF then: give `options.intrinsics`).
         options: `TrackOptions` (smoothing, stride and max_frames do not apply).
         detector: a `HandDetector`; a VIDEO-mode MediaPipe detector is replaced by the
             process's IMAGE-mode one (`image_detector`).
@@ -78,8 +81,17 @@ def track_still(path: str | Path, options: TrackOptions = TrackOptions(), detect
     from ..video.decode import Frame
     from .associate import drop_duplicate_hands
 
-    path = Path(path)
-    image, index, timestamp, fps, is_photo = read_still(path, info)
+    if isinstance(path, np.ndarray):
+        from ..video import IMAGE_FPS
+
+        if path.ndim != 3 or path.shape[2] != 3 or path.dtype != np.uint8 or 0 in path.shape:
+            raise InputError(None, f"image: expected (H, W, 3) uint8 RGB, got {path.shape} {path.dtype}")
+        image, index, timestamp, fps, is_photo = path, 0, 0.0, IMAGE_FPS, False
+        path = Path("<array>")
+        options = replace(options, camera_files=False)
+    else:
+        path = Path(path)
+        image, index, timestamp, fps, is_photo = read_still(path, info)
     H, W = image.shape[:2]
     cam = resolve_camera(options.intrinsics, W, H, path, per_file=options.camera_files, is_photo=is_photo)
     if detector is None or getattr(detector, "mode", "image") != "image":

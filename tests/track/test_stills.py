@@ -18,6 +18,7 @@ from handmocap import load_motion, track_still
 from handmocap.camera.exif import FULL_FRAME_DIAGONAL_MM
 from handmocap.camera.intrinsics import Intrinsics
 from handmocap.detect import MediaPipeHandDetector
+from handmocap.errors import InputError
 from handmocap.geometry.metrics import pa_mpjpe
 from handmocap.track.batch import run_batch
 from handmocap.track.pipeline import FilterOptions, TrackOptions, track_input
@@ -83,6 +84,12 @@ def test_real_photo_gives_a_one_frame_track(tmp_path, detections):
     assert x0 < centre[0] < x1 and y0 < centre[1] < y1
     # a hand at arm's length in front of the camera (depth from the assumed focal length)
     assert 0.2 < float(t.keypoints_cam[0, :, 2].mean()) < 1.5
+    # the image itself (an array) gives the same hand
+    from_array = track_still(read_image(RIGHT04))
+    assert from_array.source == "<array>" and from_array.camera.source == "assumed"
+    assert np.abs(from_array.tracks[0].keypoints_cam - t.keypoints_cam).max() < SAME_M
+    with pytest.raises(InputError, match=r"expected \(H, W, 3\) uint8 RGB, got \(480, 640\) uint8"):
+        track_still(read_image(RIGHT04)[:, :, 0])
     # the motion file round-trips and `handmocap info` reads it
     from typer.testing import CliRunner
 
@@ -290,7 +297,6 @@ def test_numbered_frames_stay_a_video(tmp_path, frames):
 def test_cli_folder_options(tmp_path, photo_folder):
     from typer.testing import CliRunner
 
-    from handmocap.errors import InputError
     from handmocap_cli.app import _register, app
 
     _register()
