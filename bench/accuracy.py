@@ -113,7 +113,7 @@ def variants(have_model: bool):
     base = TrackOptions(estimator="fitting")
     v = {
         "fitting, known K": lambda calib, L: replace(base, intrinsics=calib),
-        "fitting, unknown K": lambda calib, L: replace(base, intrinsics=None),
+        "fitting, unknown K": lambda calib, L: replace(base, intrinsics=None, camera_files=False),
         "fitting, known K + hand length": lambda calib, L: replace(base, intrinsics=calib, hand_length_m=L),
         "fitting, known K, no filter": lambda calib, L: replace(base, intrinsics=calib, smoothing=replace(base.smoothing, enabled=False)),
     }
@@ -121,7 +121,7 @@ def variants(have_model: bool):
         v["model (default), known K"] = lambda calib, L: replace(base, intrinsics=calib, estimator="model")
         v["model, known K + hand length"] = lambda calib, L: replace(base, intrinsics=calib, estimator="model", hand_length_m=L)
         v["model + refine, known K"] = lambda calib, L: replace(base, intrinsics=calib, estimator="model", refine=True)
-        v["model, unknown K"] = lambda calib, L: replace(base, intrinsics=None, estimator="model")
+        v["model, unknown K"] = lambda calib, L: replace(base, intrinsics=None, camera_files=False, estimator="model")
     return v
 
 

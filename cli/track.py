@@ -1,4 +1,5 @@
-"""`handmocap track INPUT... --out DIR`: videos, image folders or images -> motion + exports."""
+"""`handmocap track INPUT... --out DIR`: videos, image folders or images -> motion + exports.
+Photos (single images, photo folders) are stills: see `handmocap.track.stills`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,6 +40,9 @@ def track(
     max_frames: Annotated[Optional[int], typer.Option(help="Stop after this many frames per input.")] = None,
     model: Annotated[Optional[str], typer.Option(help="Hand model: 'open', .npz, or MANO folder/pickle.")] = None,
     stream: Annotated[Optional[int], typer.Option(help="Video stream to track (N of ffprobe's 'Stream #0:N'); default: the one ffmpeg picks (highest resolution).")] = None,
+    stills: Annotated[bool, typer.Option("--stills", help="Image folders are photos: each image tracked on its own.")] = False,
+    sequence: Annotated[bool, typer.Option("--sequence", help="Image folders are image sequences: tracked as videos.")] = False,
+    camera_files: Annotated[bool, typer.Option("--camera-files/--no-camera-files", help="Without intrinsics options: use NAME.calib.json beside an input, then a photo's EXIF focal length.")] = True,
 ) -> None:
     """Track hands in videos and write motion files, GLB and previews (OBJ, FBX on request).
 
@@ -48,18 +52,22 @@ def track(
     """
     from handmocap.track.batch import run_batch
     from handmocap.track.checks import check_request, intrinsics_from_options, parse_exports
+    from handmocap.errors import OptionError
     from handmocap.track.pipeline import FilterOptions, TrackOptions
 
+    if stills and sequence:
+        raise OptionError("--stills", "give --stills or --sequence, not both")
     options = TrackOptions(
         intrinsics=intrinsics_from_options(fx, fy, cx, cy, fov, calib), hands=hands,
         hand_length_m=None if hand_length is None else hand_length / 100.0,
         estimator=estimator, refine=refine, device=device, batch_size=batch_size,
-        max_frames=max_frames, hand_model=model, stream=stream,
+        max_frames=max_frames, hand_model=model, stream=stream, camera_files=camera_files,
         smoothing=FilterOptions(enabled=smooth, min_cutoff=min_cutoff, beta=beta))
     exports = parse_exports(export)
     check_request(options, exports, out, jobs=jobs)
     results = run_batch(inputs, out, options, exports, jobs=jobs, recursive=recursive,
-                        overwrite=overwrite, echo=typer.echo)
+                        overwrite=overwrite, echo=typer.echo,
+                        image_folders="stills" if stills else "sequence" if sequence else "auto")
     failed = [r for r in results if not r.ok]
     if failed:
         typer.secho(f"{len(failed)} of {len(results)} inputs failed", fg="red", err=True)

@@ -11,6 +11,8 @@ y down, z forward).
 """
 from .errors import AssetError, FormatError, HandmocapError, InputError, ShapeError
 from .motion import Motion, Track, load_motion, save_motion
+from .track.pipeline import TrackOptions, track_input
+from .track.stills import track_still
 
 # the hand model pulls in torch (seconds): imported on first use, so the command line
 # answers a bad option at once
@@ -28,5 +30,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AssetError", "FormatError", "HandAsset", "HandModel", "HandmocapError", "InputError",
-    "Motion", "ShapeError", "Track", "load_hand_asset", "load_motion", "save_motion", "__version__",
+    "Motion", "ShapeError", "Track", "TrackOptions", "load_hand_asset", "load_motion", "save_motion",
+    "track_input", "track_still", "__version__",
 ]

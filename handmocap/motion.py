@@ -55,7 +55,8 @@ class CameraInfo:
 
     model: "perspective" (known or assumed intrinsics, DGP) or "weak_perspective".
     K: (3, 3) intrinsics used (for weak perspective: the assumed focal that set depth).
-    source: "given" | "fov" | "calibration" | "assumed".
+    source: "given" | "fov" | "calibration" | "sidecar" (NAME.calib.json beside the input) |
+        "exif" (a photo's focal length) | "assumed" (see `handmocap.camera.source`).
     """
 
     model: str
@@ -112,6 +113,12 @@ class Motion:
     estimator: str = "fitting"
     extra: dict = field(default_factory=dict)
     version: int = SCHEMA_VERSION
+
+    @property
+    def is_still(self) -> bool:
+        """One frame (a photo, or a 1-frame video): its tracks are one frame each, and the
+        exporters write a posed GLB, one OBJ and a PNG overlay."""
+        return self.num_frames == 1
 
     def metadata(self) -> dict:
         """The JSON-serialisable part (written to the sidecar and inside the npz)."""

@@ -4,6 +4,8 @@
 
 Each exporter writes atomically and returns the paths it wrote. A format whose optional
 dependency is missing raises `DependencyError` only when that format is asked for.
+Stills (`Motion.is_still`) get what suits one picture: "obj" writes one `STEM.obj`,
+"preview" the PNG overlay `STEM.preview.png` (also "png"), "glb" the posed hand.
 """
 from __future__ import annotations
 
@@ -21,13 +23,27 @@ def _glb(motion, out_dir, stem, video, hand_model, options):
 
 
 def _obj(motion, out_dir, stem, video, hand_model, options):
-    from .obj_sequence import export_obj_sequence
+    from .obj_sequence import export_obj_frame, export_obj_sequence
+
+    if motion.is_still:
+        return [export_obj_frame(motion, out_dir / f"{stem}.obj", 0, hand_model, y_up=options.get("y_up", False))]
 
     return export_obj_sequence(motion, out_dir, stem, hand_model, y_up=options.get("y_up", False))
 
 
+def _png(motion, out_dir, stem, video, hand_model, options):
+    from .overlay import export_overlay
+
+    if video is None:
+        raise HandmocapError("the PNG overlay needs the source image")
+    return [export_overlay(motion, video, out_dir / f"{stem}.preview.png", hand_model)]
+
+
 def _preview(motion, out_dir, stem, video, hand_model, options):
     from .preview import export_preview
+
+    if motion.is_still:
+        return _png(motion, out_dir, stem, video, hand_model, options)
 
     if video is None:
         raise HandmocapError("the preview export needs the source video")
@@ -55,7 +71,7 @@ def _npz(motion, out_dir, stem, video, hand_model, options):
     return [save_motion(motion, out_dir / stem)]
 
 
-EXPORTERS = {"glb": _glb, "obj": _obj, "preview": _preview, "fbx": _fbx, "npz": _npz}
+EXPORTERS = {"glb": _glb, "obj": _obj, "preview": _preview, "png": _png, "fbx": _fbx, "npz": _npz}
 
 
 def export_motion(motion: Motion, formats, out_dir, stem: str, video=None, hand_model: str | None = None,

@@ -11,6 +11,8 @@ Layout of the file:
   the track is absent hide the hand (wrist scale 0, STEP).
 The skinned mesh equals `HandModel(side)(global_orient, hand_pose, betas, transl)` in
 camera space, turned into glTF axes.
+A still (`Motion.is_still`) has no animation: its joint nodes hold the pose itself, so
+any viewer shows the posed hand.
 """
 from __future__ import annotations
 
@@ -178,7 +180,10 @@ def glb_bytes(motion: Motion, hand_model: str | None = None) -> bytes:
         gltf.nodes.append(gl.Node(name=f"{prefix}hand_{track.side}", mesh=len(gltf.meshes) - 1,
                                   skin=len(gltf.skins) - 1))
         gltf.scenes[0].nodes.append(len(gltf.nodes) - 1)
-        gltf.animations.append(_animation(blob, motion, track, first, j_rest[0], t_start, prefix))
+        if motion.is_still:
+            _pose_joint_nodes(gltf.nodes[first:first + 16], track, j_rest[0])
+        else:
+            gltf.animations.append(_animation(blob, motion, track, first, j_rest[0], t_start, prefix))
     gltf.extras = {"handmocap": {"schema": "handmocap.motion", "version": motion.version,
                                  "source": motion.source, "fps": motion.fps, "num_frames": motion.num_frames,
                                  "hand_model_id": motion.hand_model_id, "camera_model": motion.camera.model,
@@ -212,6 +217,15 @@ def _animation(blob: _Blob, motion: Motion, track, first: int, wrist_rest: np.nd
     if vis is not None:
         channel(first, "scale", vis[1], gl.VEC3, key_times=vis[0], interpolation="STEP")
     return anim
+
+
+def _pose_joint_nodes(joints: list, track, wrist_rest: np.ndarray) -> None:
+    """Put a still's pose (its only frame) on the 16 joint nodes, as the animation would."""
+    joints[0].translation = (wrist_rest + np.asarray(track.transl[0], dtype=np.float64)).tolist()
+    joints[0].rotation = _quat_xyzw(np.asarray(track.global_orient[:1], dtype=np.float64))[0].tolist()
+    local = _quat_xyzw(np.asarray(track.hand_pose[:1], dtype=np.float64).reshape(1, 15, 3))[0]
+    for j in range(15):
+        joints[1 + j].rotation = local[j].tolist()
 
 
 def export_glb(motion: Motion, path, hand_model: str | None = None):

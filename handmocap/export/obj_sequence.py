@@ -1,7 +1,7 @@
 """OBJ sequence: one file per video frame (`STEM_000000.obj` ...) holding every hand of
 that frame as its own object (`track0_right`), camera-space metres in the OpenCV frame
 (or y-up glTF axes with `y_up=True`). Frames without hands get a file with no geometry,
-so the numbering matches the video."""
+so the numbering matches the video. A still gets one file, `STEM.obj` (`export_obj_frame`)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -43,6 +43,25 @@ def iter_camera_space_vertices(motion: Motion, hand_model: str | None = None,
             for (f, _), verts in zip(pairs, v):
                 frames[f][t.track_id] = verts
         yield from frames
+
+
+def still_vertices(motion: Motion, hand_model: str | None = None) -> dict[int, np.ndarray]:
+    """{track_id: (V, 3) camera-space vertices, metres} of frame 0 of a still's tracks (the
+    process's cached hand models: photos are many small jobs)."""
+    from ..hand import cached_hand_model
+
+    out = {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one hand: a second intra-op thread only adds overhead (6x measured)
+    try:
+        with torch.no_grad():
+            for t in motion.tracks:
+                out[t.track_id] = cached_hand_model(hand_model, t.side)(
+                    global_orient=t.global_orient[:1], hand_pose=t.hand_pose[:1], betas=np.asarray(t.betas)[None],
+                    transl=t.transl[:1]).vertices[0].numpy()
+    finally:
+        torch.set_num_threads(threads)
+    return out
 
 
 def camera_space_vertices(motion: Motion, hand_model: str | None = None) -> list[dict[int, np.ndarray]]:
@@ -88,3 +107,23 @@ def export_obj_sequence(motion: Motion, out_dir: Path, stem: str, hand_model: st
         text = obj_text(meshes, {f"track{k}_{sides[k]}": faces[sides[k]] for k in hands}, cache)
         paths.append(write_atomic(folder / f"{stem}_{f:06d}.obj", text.encode()))
     return paths
+
+
+def export_obj_frame(motion: Motion, path: Path, frame: int = 0, hand_model: str | None = None,
+                     y_up: bool = False) -> Path:
+    """Write every hand of one frame (a still's only one) as one OBJ at `path`; returns it."""
+    if not 0 <= frame < motion.num_frames:
+        from ..errors import HandmocapError
+
+        raise HandmocapError(f"frame {frame} is outside the motion's {motion.num_frames} frames")
+    from ..hand import load_hand_asset
+
+    sides = {t.track_id: t.side for t in motion.tracks}
+    faces = {s: np.asarray(load_hand_asset(hand_model, s).faces) for s in set(sides.values())}
+    if motion.is_still:
+        hands = still_vertices(motion, hand_model)
+    else:
+        hands = next(f for i, f in enumerate(iter_camera_space_vertices(motion, hand_model)) if i == frame)
+    meshes = {f"track{k}_{sides[k]}": (points_cv_to_gltf(v) if y_up else v) for k, v in sorted(hands.items())}
+    text = obj_text(meshes, {f"track{k}_{sides[k]}": faces[sides[k]] for k in hands})
+    return write_atomic(Path(path), text.encode())

@@ -10,6 +10,8 @@ hand_pose holds PCA coefficients (assets with a real PCA basis only).
 """
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -130,3 +132,11 @@ class HandModel(torch.nn.Module):
             joints = joints + transl[:, None]
         keypoints = torch.cat([joints, verts[:, self.fingertip_ids]], 1)[:, self._kp_index]
         return HandOutput(vertices=verts, joints=joints, keypoints=keypoints, full_pose=full_pose)
+
+
+@functools.lru_cache(maxsize=8)
+def cached_hand_model(asset: str | None = None, side: str = "right") -> HandModel:
+    """One float32 `HandModel` per (asset path or None, side) and process, for read-only use
+    by many small jobs (photos), where building the layer's buffers would cost more than
+    posing one hand. Do not modify the returned module."""
+    return HandModel(asset, side=side)

@@ -100,6 +100,13 @@ def _dedupe(hands, overlap: float) -> list:
     return kept
 
 
+def drop_duplicate_hands(hands, overlap: float = 0.1) -> list:
+    """The hands of one frame without duplicates (the same hand found twice, often with both
+    labels), best score first: a hand whose mean keypoint distance to a better one is below
+    `overlap` times its size is dropped."""
+    return _dedupe(list(hands), overlap)
+
+
 def associate_tracks(detections: Sequence, *, max_gap: int = 8, side_weight: float = 1.0,
                      max_cost: float = 2.5, min_detections: int = 3, duplicate_overlap: float = 0.1,
                      join_same_side: bool = True) -> list[RawTrack]:
@@ -221,4 +228,4 @@ def _to_arrays(tr: _Live, max_gap: int) -> RawTrack:
                     detected=detected, handedness=np.array(lab))
 
 
-__all__ = ["BRIDGED_WEIGHT", "RawTrack", "associate_tracks"]
+__all__ = ["BRIDGED_WEIGHT", "RawTrack", "associate_tracks", "drop_duplicate_hands"]

@@ -1,6 +1,7 @@
 """Batch processing: expand inputs, run them (optionally in parallel processes), report.
 
-One failing input never stops the others; each gets a one-line summary. Two things do
+One failing input never stops the others; each gets a one-line summary. Stills (photos,
+1-frame videos) also get a line in `summary.jsonl` in their output folder. Two things do
 stop a batch, cleanly (see `track.interrupt` and `track.outputs`):
 - Ctrl-C / SIGTERM: the inputs in progress are stopped (decoder and worker processes
   ended) and their partial outputs removed; `BatchStopped` says how many inputs were done,
@@ -54,14 +55,25 @@ class BatchStopped(HandmocapError):
                 f"{self.not_started} not started")
 
 
-def expand_inputs(paths: Iterable[Path], recursive: bool = True) -> list[tuple[Path, Path | None, str | None]]:
-    """(input, root folder it came from, error) for every given path and every entry found
-    in folders; entries that cannot be used (missing paths, links to nothing, folders that
-    cannot be listed) come back with their error so the batch reports them and goes on."""
-    from ..video import find_inputs
+def expand_inputs(paths: Iterable[Path], recursive: bool = True,
+                  image_folders: str = "auto") -> list[tuple[Path, Path | None, str | None]]:
+    """(input, root folder its outputs mirror from, error) for every given path and every
+    entry found in folders; entries that cannot be used (missing paths, links to nothing,
+    folders that cannot be listed) come back with their error so the batch reports them
+    and goes on.
 
-    return [(f.path, f.root, None if f.error is None else f"{f.path}: {f.error}")
-            for f in find_inputs(list(paths), recursive=recursive)]
+    Photos found in a given folder mirror from its parent, so a photo folder's outputs keep
+    its name: photos/a.jpg -> OUT/photos/a.motion.npz (videos/clip.mp4 -> OUT/clip...).
+    """
+    from ..video import IMAGE_EXTENSIONS, find_inputs
+
+    items = []
+    for f in find_inputs(list(paths), recursive=recursive, image_folders=image_folders):
+        root = f.root
+        if root is not None and f.error is None and f.path.is_file() and f.path.suffix.lower() in IMAGE_EXTENSIONS:
+            root = root.parent
+        items.append((f.path, root, None if f.error is None else f"{f.path}: {f.error}"))
+    return items
 
 
 def _progress_bar():
@@ -78,15 +90,18 @@ def _progress_bar():
 
 def run_batch(paths: Iterable[Path], out_dir: Path, options: TrackOptions, exports: list[str],
               jobs: int = 1, recursive: bool = True, overwrite: bool = False,
-              echo: Callable[[str], None] = print) -> list[InputResult]:
+              echo: Callable[[str], None] = print, image_folders: str = "auto") -> list[InputResult]:
     """Process every input; returns one `InputResult` per input, in input order.
+
+    image_folders: "auto" (numbered frames of one size are a sequence, other image folders
+    photos: `video.image_folders`), "stills" or "sequence".
 
     Raises:
         BatchStopped: on SIGINT/SIGTERM (first signal; a second one exits at once) or
             when the output folder fails; partial outputs are removed first.
     """
     out_dir = Path(out_dir)
-    items = expand_inputs(paths, recursive)
+    items = expand_inputs(paths, recursive, image_folders)
     results: dict[int, InputResult] = {}
     todo = []
     for i, (path, root, error) in enumerate(items):
@@ -105,10 +120,13 @@ def run_batch(paths: Iterable[Path], out_dir: Path, options: TrackOptions, expor
                 _run_parallel(todo, out_dir, options, exports, overwrite, jobs, results, in_flight, echo)
         except Interrupted as exc:
             interrupt.stop_raising()  # a second Ctrl-C now exits at once
-            raise _stopped(results, in_flight, len(items), started, echo, signum=exc.signum) from None
+            stopped = _stopped(results, in_flight, len(items), started, echo, signum=exc.signum)
+            _write_still_summaries(items, results, out_dir)
+            raise stopped from None
         except OutputError as exc:
             interrupt.stop_raising()
             raise _stopped(results, in_flight, len(items), started, echo, error=exc) from None
+    _write_still_summaries(items, results, out_dir)
     return [results[i] for i in sorted(results)]
 
 
@@ -231,3 +249,26 @@ def _stop_pool(pool) -> None:
         if p.is_alive():
             p.kill()
             p.join(timeout=1.0)
+
+
+
+def _write_still_summaries(items, results: dict[int, InputResult], out_dir: Path) -> None:
+    """summary.jsonl in every output folder that got stills: tracked ones, ones done by an
+    earlier run, and photos that failed (with their error)."""
+    from ..video import IMAGE_EXTENSIONS
+    from .stills import error_record, write_summary
+
+    by_folder: dict[Path, list[dict]] = {}
+    for i, (path, root, _) in enumerate(items):
+        r = results.get(i)
+        if r is None:
+            continue
+        if r.still is not None:
+            record = r.still
+        elif not r.ok and path.suffix.lower() in IMAGE_EXTENSIONS:
+            record = error_record(path, r.error or "failed")
+        else:
+            continue
+        by_folder.setdefault(output_stem(out_dir, path, root).parent, []).append(record)
+    for folder, records in by_folder.items():
+        write_summary(folder, records)

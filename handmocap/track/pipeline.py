@@ -2,6 +2,7 @@
 
     frames -> detections -> tracks -> hand parameters (+ DGP translation) -> filtering -> Motion
 
+Stills (an image, a 1-frame video) go to the stills path beside it (`track.stills`).
 `track_input` returns a `Motion`; `run_batch` processes many inputs, writes the motion file
 and the exports of each atomically, and keeps going when one input fails.
 """
@@ -37,7 +38,10 @@ class TrackOptions:
     """Everything that changes what `track_input` computes.
 
     intrinsics: an `Intrinsics`, a calibration file path, a horizontal FOV in degrees
-        (float), or None for unknown intrinsics (weak-perspective fallback).
+        (float), or None: per input, a sidecar `NAME.calib.json`, a photo's EXIF, else the
+        weak-perspective fallback (`camera.source`).
+    camera_files: with intrinsics None, look for the sidecar calibration and EXIF (False:
+        straight to the assumed camera).
     hands: "both", "left" or "right".
     hand_length_m: known wrist-to-middle-fingertip length; fixes scale and depth.
     estimator: "model" (the learned keypoint model, default) or "fitting" (per-frame fitting).
@@ -56,6 +60,7 @@ class TrackOptions:
     smoothing: FilterOptions = field(default_factory=FilterOptions)
     hand_model: str | None = None
     stream: int | None = None  # video stream index (ffprobe's #0:N); None: the one ffmpeg picks
+    camera_files: bool = True
 
 
 @dataclass
@@ -73,6 +78,7 @@ class InputResult:
     skipped: bool = False
     fatal: bool = False  # the output folder failed (full, read-only): later inputs would too
     note: str | None = None  # e.g. which of several video streams was tracked
+    still: dict | None = None  # a still's summary.jsonl line (`track.stills.still_record`)
 
     def summary(self) -> str:
         name = self.path.name or str(self.path)
@@ -86,28 +92,27 @@ class InputResult:
                     error = error[len(prefix):]
                     break
             return f"{name}: FAILED: {error}"
+        if self.still is not None:
+            hands = ", ".join(f"{h['side']} {h['score']:.2f}" for h in self.still["hands"]) or "none"
+            reproj = f", mean reprojection {self.reprojection_px:.1f} px" if self.still["hands"] else ""
+            return f"{name}: still, hands: {hands}, camera {self.still['camera']['source']}{reproj}"
         fps = self.frames / self.seconds if self.seconds else 0.0
         return (f"{name}: {self.frames} frames, hands found on {100 * self.hands_found:.0f}%, "
                 f"mean reprojection {self.reprojection_px:.1f} px, {fps:.1f} frames/s"
                 + (f", {self.note}" if self.note else ""))
 
 
-def resolve_camera(intrinsics, width: int, height: int):
-    """Intrinsics for a video of size (width, height), and how they were obtained.
+def resolve_camera(intrinsics, width: int, height: int, path=None, per_file: bool = True):
+    """Intrinsics for a video of size (width, height), and how they were obtained
+    (`camera.source.resolve_camera` without the detail).
 
     Returns (Intrinsics, model, source): model "perspective" when known, else
     "weak_perspective" with the documented assumed focal length.
     """
-    from ..camera.intrinsics import Intrinsics
-    from ..camera.weak_perspective import assumed_intrinsics
+    from ..camera.source import resolve_camera as resolve
 
-    if intrinsics is None:
-        return assumed_intrinsics(width, height), "weak_perspective", "assumed"
-    if isinstance(intrinsics, Intrinsics):
-        return intrinsics.resized(width, height), "perspective", "given"
-    if isinstance(intrinsics, (int, float)):
-        return Intrinsics.from_fov(float(intrinsics), width, height), "perspective", "fov"
-    return Intrinsics.from_file(intrinsics).resized(width, height), "perspective", "calibration"
+    cam = resolve(intrinsics, width, height, path, per_file=per_file)
+    return cam.intrinsics, cam.model, cam.source
 
 
 def _estimator(options: TrackOptions):
@@ -137,14 +142,24 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
     """
     import torch
 
+    from ..camera.source import resolve_camera as camera_for
     from ..detect.mediapipe_hands import MediaPipeHandDetector
     from ..hand import HandModel
     from ..track.associate import associate_tracks
-    from ..video import open_frames, probe
+    from ..video import IMAGE_EXTENSIONS, open_frames, probe
 
     path = Path(path)
+    if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
+        from .stills import track_still
+
+        return track_still(path, options, detector)
     info = probe(path, stream=options.stream)
-    intr, cam_model, cam_source = resolve_camera(options.intrinsics, info.width, info.height)
+    if info.num_frames == 1:  # a 1-frame video (or image folder) is a still
+        from .stills import track_still
+
+        return track_still(path, options, detector, info=info)
+    cam = camera_for(options.intrinsics, info.width, info.height, path, per_file=options.camera_files)
+    intr, cam_model, cam_source = cam.intrinsics, cam.model, cam.source
     own_detector = detector is None
     # one hand asked for: max_hands=1 halves detector time (palm detection stops rerunning)
     detector = detector or MediaPipeHandDetector(max_hands=2 if options.hands == "both" else 1)
@@ -187,7 +202,7 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
                   extra={"hands_found": hands_found, "stride": options.stride,
                          "rotation_deg": info.rotation_deg, "video_stream": info.stream_index,
                          "video_streams": info.video_streams,
-                         "hand_length_m": options.hand_length_m})
+                         "hand_length_m": options.hand_length_m, "camera_detail": cam.detail})
 
 
 def _smooth(fit, timestamps, opts: FilterOptions, hand, K):
@@ -227,7 +242,8 @@ def process_input(path: Path, out_dir: Path, options: TrackOptions, exports: Ite
     npz_path, _ = motion_paths(stem)
     if npz_path.exists() and not overwrite:
         discard_partial(stem)
-        return InputResult(path, ok=True, skipped=True, outputs={"motion": [npz_path]})
+        return InputResult(path, ok=True, skipped=True, outputs={"motion": [npz_path]},
+                           still=_done_still(npz_path, path))
 
     def failed(error: str, fatal: bool = False) -> InputResult:
         discard_partial(stem)
@@ -259,7 +275,34 @@ def process_input(path: Path, out_dir: Path, options: TrackOptions, exports: Ite
     streams = int(motion.extra.get("video_streams") or 1)
     note = (f"video stream #0:{motion.extra.get('video_stream')} of {streams} video streams"
             if streams > 1 else None)
+    still = None
+    if motion.is_still:
+        from .stills import still_record
+
+        still = still_record(motion, path, outputs, base=stem.parent)
     return InputResult(path, ok=True, outputs=outputs, frames=motion.num_frames,
                        hands_found=motion.extra["hands_found"],
                        reprojection_px=float(np.mean(np.concatenate(reproj))) if reproj else float("nan"),
-                       seconds=time.perf_counter() - t0, note=note)
+                       seconds=time.perf_counter() - t0, note=note, still=still)
+
+
+def _done_still(npz_path: Path, path: Path) -> dict | None:
+    """The summary line of a still tracked by an earlier run (resume), else None."""
+    import json
+
+    from ..motion import load_motion, motion_paths
+
+    try:  # the small JSON sidecar first: a long video's arrays are not loaded for nothing
+        if json.loads(motion_paths(npz_path)[1].read_text()).get("num_frames") != 1:
+            return None
+    except (OSError, ValueError):
+        pass
+    try:
+        motion = load_motion(npz_path)
+    except HandmocapError:
+        return None
+    if not motion.is_still:
+        return None
+    from .stills import still_record
+
+    return still_record(motion, path)

@@ -5,7 +5,10 @@ Rules (`list_inputs`):
   `probe`, with its own one-line error).
 - A folder that directly holds videos: each video is one input (natural sort order); any
   images lying beside them are ignored (with a logged warning).
-- A folder that directly holds images and no videos is ONE input: an image sequence.
+- A folder that directly holds images and no videos is either ONE input, an image
+  sequence (numbered frames of one size: see `image_folders` for the exact rule), or a
+  photo folder: then each image is one input, a still. `image_folders="stills"` /
+  `"sequence"` force either.
 - Sub-folders are searched the same way when `recursive` (hidden files and folders, whose
   names start with ".", are skipped), so a folder of shots, each a folder of frames, gives
   one image-sequence input per shot.
@@ -26,13 +29,14 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import InputError
+from .image_folders import IMAGE_FOLDER_MODES, is_image_sequence
 from .probe import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, natural_key
 
 log = logging.getLogger(__name__)
 
 
 def list_inputs(paths: Iterable[str | Path] | str | Path, recursive: bool = True,
-                extensions: Iterable[str] | None = None) -> list[Path]:
+                extensions: Iterable[str] | None = None, image_folders: str = "auto") -> list[Path]:
     """Expand files and folders into the list of inputs, in order, without duplicates.
 
     Args:
@@ -40,15 +44,17 @@ def list_inputs(paths: Iterable[str | Path] | str | Path, recursive: bool = True
         recursive: search sub-folders.
         extensions: video file extensions to look for in folders (".mp4", "mov", ...);
             default `VIDEO_EXTENSIONS`. Image extensions are `IMAGE_EXTENSIONS`.
+        image_folders: "auto", "stills" or "sequence" (see `image_folders.is_image_sequence`).
 
     Returns:
-        Video files, image files given by name, and image-sequence folders.
+        Video files, image files (given by name or from photo folders), and image-sequence
+        folders.
 
     Raises:
         InputError: a path does not exist or a folder cannot be listed.
     """
     found = []
-    for entry in find_inputs(paths, recursive, extensions):
+    for entry in find_inputs(paths, recursive, extensions, image_folders):
         if entry.error is not None and entry.kind != "empty" and (entry.kind == "folder" or entry.given):
             raise InputError(entry.path, entry.error)
         if entry.error is None:
@@ -74,7 +80,7 @@ class FoundInput:
 
 
 def find_inputs(paths: Iterable[str | Path] | str | Path, recursive: bool = True,
-                extensions: Iterable[str] | None = None) -> list[FoundInput]:
+                extensions: Iterable[str] | None = None, image_folders: str = "auto") -> list[FoundInput]:
     """Like `list_inputs`, but never raises: every path given, and every entry of a
     searched folder that has a video or image extension (or is a sub-folder), comes back,
     with the reason when it cannot be used: a path that does not exist, a link that
@@ -83,10 +89,12 @@ def find_inputs(paths: Iterable[str | Path] | str | Path, recursive: bool = True
         paths = [paths]
     video_ext = VIDEO_EXTENSIONS if extensions is None else frozenset(
         e.lower() if e.startswith(".") else "." + e.lower() for e in extensions)
+    if image_folders not in IMAGE_FOLDER_MODES:
+        raise InputError(None, f"image_folders must be one of {', '.join(IMAGE_FOLDER_MODES)}, got {image_folders!r}")
     found: list[FoundInput] = []
     for p in map(Path, paths):
         if p.is_dir():
-            entries = _scan(p, recursive, video_ext, p, set())
+            entries = _scan(p, recursive, video_ext, p, set(), image_folders)
             if not entries:
                 found.append(FoundInput(p, None, "no videos or images found", "empty", True))
             elif len(entries) == 1 and entries[0].path == p:
@@ -117,7 +125,8 @@ def _broken_link(p: Path) -> str:
     return f"a link to nothing: {target} does not exist (or the links loop)"
 
 
-def _scan(folder: Path, recursive: bool, video_ext: frozenset, root: Path, visited: set) -> list[FoundInput]:
+def _scan(folder: Path, recursive: bool, video_ext: frozenset, root: Path, visited: set,
+          image_folders: str = "auto") -> list[FoundInput]:
     try:
         real = folder.resolve()
         if real in visited:  # a link back to a folder already searched
@@ -149,9 +158,12 @@ def _scan(folder: Path, recursive: bool, video_ext: frozenset, root: Path, visit
             log.warning("%s: %d image(s) beside videos are ignored (put an image sequence in its own "
                         "folder)", folder, len(images))
     elif images:
-        out.append(FoundInput(folder, root))
+        if is_image_sequence(images, image_folders):
+            out.append(FoundInput(folder, root))
+        else:
+            out.extend(FoundInput(f, root) for f in images)
     out.extend(problems)
     if recursive:
         for sub in subfolders:
-            out.extend(_scan(sub, recursive, video_ext, root, visited))
+            out.extend(_scan(sub, recursive, video_ext, root, visited, image_folders))
     return out

@@ -99,7 +99,8 @@ def test_list_inputs_rules(tmp_path, media):
 
     found = list_inputs([root])
     rel = [p.relative_to(root).as_posix() for p in found]
-    assert rel == ["a2.mkv", "a10.MOV", "b.mp4", "mixed/f.mp4", "root_img", "shots/s1", "shots/s2",
+    # shots/s1 holds numbered frames of one size (a sequence); a lone image is a photo
+    assert rel == ["a2.mkv", "a10.MOV", "b.mp4", "mixed/f.mp4", "root_img/a.png", "shots/s1", "shots/s2/x.jpg",
                    "sub/c.mp4", "sub/deeper/d.webm"]
     assert [p.relative_to(root).as_posix() for p in list_inputs(root, recursive=False)] == \
         ["a2.mkv", "a10.MOV", "b.mp4"]

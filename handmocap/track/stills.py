@@ -1,0 +1,184 @@
+"""Stills: a photo, each photo of a photo folder, or a 1-frame video, tracked on its own.
+
+    image -> MediaPipe in IMAGE mode (nothing carried over from other images)
+          -> every hand found is a one-frame track
+          -> hand parameters (the video path's estimators) + DGP translation -> Motion
+
+The video path's association, minimum track length and temporal smoothing are meaningless
+for one picture and are not used. The motion file has the video schema (frame 0, one row
+per track), so `load_motion`, `handmocap info` / `export` and the Blender add-on read it
+unchanged; `Motion.is_still` tells the exporters to write a posed GLB, one OBJ and a PNG.
+
+    motion = track_still("photo.jpg")                     # handmocap.track_still
+    record = still_record(motion, "photo.jpg")            # one summary.jsonl line
+"""
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..motion import CameraInfo, Motion, Track
+from .pipeline import TrackOptions, _estimator
+
+SUMMARY_NAME = "summary.jsonl"
+
+
+@functools.lru_cache(maxsize=1)
+def image_detector():
+    """The process's MediaPipe detector in IMAGE mode (stateless between images, so one
+    serves every still; building a graph per photo would cost more than detecting)."""
+    from ..detect.mediapipe_hands import MediaPipeHandDetector
+
+    return MediaPipeHandDetector(max_hands=2, mode="image")
+
+
+def read_still(path: str | Path, info=None):
+    """(image (H, W, 3) uint8 RGB upright, frame index, timestamp_s, fps, is_photo) of a
+    still: an image file, or the first frame of a 1-frame video or image folder."""
+    from ..video import IMAGE_EXTENSIONS, IMAGE_FPS, open_frames, read_image
+
+    path = Path(path)
+    if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
+        return read_image(path), 0, 0.0, IMAGE_FPS, True
+    # a 1-frame video / folder: its frame 0 (the motion's frame_index must index the input)
+    frames = open_frames(path, max_frames=1, info=info)
+    try:
+        frame = next(iter(frames), None)
+    finally:
+        frames.close()
+    if frame is None:
+        raise InputError(path, "no frames could be decoded")
+    return frame.image, int(frame.index), float(frame.timestamp_s), float(info.fps if info else IMAGE_FPS), False
+
+
+def track_still(path: str | Path | np.ndarray, options: TrackOptions = TrackOptions(), detector=None,
+                info=None) -> Motion:
+    """Every hand of one still, each a one-frame track.
+
+    Args:
+        path: an image, or a video / image folder with one frame; or the image itself,
+            (H, W, 3) uint8 RGB (no sidecar or EXIF then: give `options.intrinsics`).
+        options: `TrackOptions` (smoothing, stride and max_frames do not apply).
+        detector: a `HandDetector`; a VIDEO-mode MediaPipe detector is replaced by the
+            process's IMAGE-mode one (`image_detector`).
+        info: the input's `VideoInfo` when already probed (1-frame videos).
+
+    Returns:
+        The `Motion` (num_frames 1, not yet written).
+
+    Raises:
+        InputError: the file cannot be read as an image / video (one line, naming it).
+    """
+    import torch
+
+    from ..camera.source import resolve_camera
+    from ..hand import cached_hand_model
+    from ..video.decode import Frame
+    from .associate import drop_duplicate_hands
+
+    if isinstance(path, np.ndarray):
+        from ..video import IMAGE_FPS
+
+        if path.ndim != 3 or path.shape[2] != 3 or path.dtype != np.uint8 or 0 in path.shape:
+            raise InputError(None, f"image: expected (H, W, 3) uint8 RGB, got {path.shape} {path.dtype}")
+        image, index, timestamp, fps, is_photo = path, 0, 0.0, IMAGE_FPS, False
+        path = Path("<array>")
+        options = replace(options, camera_files=False)
+    else:
+        path = Path(path)
+        image, index, timestamp, fps, is_photo = read_still(path, info)
+    H, W = image.shape[:2]
+    cam = resolve_camera(options.intrinsics, W, H, path, per_file=options.camera_files, is_photo=is_photo)
+    if detector is None or getattr(detector, "mode", "image") != "image":
+        detector = image_detector()
+    found = detector.detect(Frame(index=index, timestamp_s=timestamp, image=image))
+    hands = [h for h in drop_duplicate_hands(found.hands) if options.hands in ("both", h.handedness)]
+    hands.sort(key=lambda h: (h.handedness != "right", -float(h.score)))  # right first, as videos
+    estimate = _estimator(options)
+    perspective = cam.model == "perspective"
+    K = cam.intrinsics.K(dtype=torch.float64).numpy()
+    tracks = []
+    for k, h in enumerate(hands):
+        hand = cached_hand_model(options.hand_model, h.handedness)
+        score = np.float32(h.score)
+        fit = estimate(np.asarray(h.keypoints_px, np.float32)[None], np.asarray(h.keypoints_rel, np.float32)[None],
+                       np.full((1, 21), score, np.float32), K if perspective else None, h.handedness, hand,
+                       hand_length_m=options.hand_length_m, device=options.device, batch_size=1,
+                       refine=options.refine, intrinsics=cam.intrinsics)
+        tracks.append(Track(
+            track_id=k, side=h.handedness, frame_index=np.array([index]), timestamp_s=np.array([timestamp]),
+            global_orient=fit.global_orient, hand_pose=fit.hand_pose, betas=fit.betas, transl=fit.transl,
+            keypoints_px=np.asarray(h.keypoints_px)[None], keypoints_cam=fit.keypoints_cam,
+            keypoints_rel=np.asarray(h.keypoints_rel)[None], confidence=fit.confidence,
+            score=np.array([score]), detected=np.array([True]), reprojection_px=fit.reprojection_px))
+    camera = CameraInfo(model=cam.model, K=tuple(map(tuple, K.tolist())), source=cam.source, image_size=(W, H))
+    return Motion(source=str(path), fps=fps, num_frames=1, image_size=(W, H), camera=camera,
+                  hand_model_id=cached_hand_model(options.hand_model, "right").model_id, tracks=tracks,
+                  estimator=options.estimator + ("+refine" if options.refine else ""),
+                  extra={"still": True, "hands_found": float(bool(tracks)), "stride": 1,
+                         "rotation_deg": int(getattr(info, "rotation_deg", 0) or 0),
+                         "hand_length_m": options.hand_length_m, "camera_detail": cam.detail})
+
+
+def still_record(motion: Motion, path: str | Path, outputs: dict | None = None, base: str | Path | None = None) -> dict:
+    """One line of summary.jsonl for a tracked still: the file, its camera and every hand
+    (side, detector score, camera-space translation and wrist, reprojection error), and the
+    files written (`outputs`, relative to `base`, the summary's folder, when given)."""
+    import os
+
+    K = motion.camera.matrix
+    hands = []
+    for t in motion.tracks:
+        hands.append({"track_id": t.track_id, "side": t.side, "score": round(float(t.score[0]), 6),
+                      "transl": [float(x) for x in t.transl[0]],
+                      "wrist_cam": [float(x) for x in t.keypoints_cam[0, 0]],
+                      "reprojection_px": round(float(t.reprojection_px[0]), 4)})
+    record = {"file": str(path), "ok": True, "image_size": list(motion.image_size),
+              "camera": {"source": motion.camera.source, "model": motion.camera.model,
+                         "fx": float(K[0, 0]), "fy": float(K[1, 1]), "cx": float(K[0, 2]), "cy": float(K[1, 2]),
+                         **motion.extra.get("camera_detail", {})},
+              "hands": hands}
+    if outputs:
+        record["outputs"] = {fmt: [os.path.relpath(p, base) if base is not None else str(p) for p in paths]
+                             for fmt, paths in outputs.items()}
+    return record
+
+
+def error_record(path: str | Path, error: str) -> dict:
+    """The summary.jsonl line of a still that failed."""
+    return {"file": str(path), "ok": False, "error": error}
+
+
+def write_summary(folder: str | Path, records: list[dict]) -> Path:
+    """Write `folder/summary.jsonl` atomically: the lines already there for other files are
+    kept, the given `records` replace those of their files (a resumed photo keeps its
+    earlier "outputs"); sorted by file name."""
+    from ..export.mesh import write_atomic
+    from ..video.probe import natural_key
+
+    path = Path(folder) / SUMMARY_NAME
+    lines: dict[str, dict] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                old = json.loads(line)
+                lines[str(old["file"])] = old
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue  # a damaged line is dropped: its photo is in this run or lost anyway
+    for r in records:
+        old = lines.get(str(r["file"]), {})
+        if r.get("ok") and "outputs" not in r and "outputs" in old:  # resumed: the files are still there
+            r = {**r, "outputs": old["outputs"]}
+        lines[str(r["file"])] = r
+    order = sorted(lines, key=lambda f: natural_key(Path(f)) + [f])
+    text = "".join(json.dumps(lines[f], ensure_ascii=False) + "\n" for f in order)
+    return write_atomic(path, text.encode("utf-8"))
+
+
+__all__ = ["SUMMARY_NAME", "error_record", "image_detector", "read_still", "still_record", "track_still",
+           "write_summary"]
