@@ -8,6 +8,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from handmocap.errors import OptionError, OutputError
@@ -64,7 +66,8 @@ def test_output_folder_checks(tmp_path):
 def test_find_inputs_reports_every_entry(tmp_path):
     root = tmp_path / "in"
     (root / "shots" / "a").mkdir(parents=True)
-    (root / "shots" / "a" / "0001.png").write_bytes(b"x")
+    for k in (1, 2):  # numbered frames of one size: one image sequence
+        cv2.imwrite(str(root / "shots" / "a" / f"{k:04d}.png"), np.zeros((8, 8, 3), np.uint8))
     (root / "v.mp4").write_bytes(b"x")
     (root / "dead.mkv").symlink_to(tmp_path / "gone.mkv")
     (root / "readme.txt").write_text("x")

@@ -18,7 +18,7 @@ from handmocap import load_motion, track_still
 from handmocap.camera.exif import FULL_FRAME_DIAGONAL_MM
 from handmocap.camera.intrinsics import Intrinsics
 from handmocap.detect import MediaPipeHandDetector
-from handmocap.errors import InputError
+from handmocap.errors import InputError, OptionError
 from handmocap.geometry.metrics import pa_mpjpe
 from handmocap.track.batch import run_batch
 from handmocap.track.pipeline import FilterOptions, TrackOptions, track_input
@@ -301,7 +301,7 @@ def test_cli_folder_options(tmp_path, photo_folder):
 
     _register()
     res = CliRunner().invoke(app, ["track", str(photo_folder), "--stills", "--sequence", "--out", str(tmp_path)])
-    assert isinstance(res.exception, InputError) and "--stills or --sequence" in str(res.exception)
+    assert isinstance(res.exception, OptionError) and "--stills or --sequence" in str(res.exception)
     # forced into one sequence, the folder is one input that fails as a whole (here on the
     # corrupt image, the first in order), with one line naming the image
     res = CliRunner().invoke(app, ["track", str(photo_folder), "--sequence", "--out", str(tmp_path), "-e", ""])
