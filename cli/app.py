@@ -73,6 +73,12 @@ def main() -> None:
         code = app(standalone_mode=False)
     except BatchStopped as exc:
         typer.secho(exc.line() if exc.signum is not None else f"error: {exc.line()}", fg="red", err=True)
+        if exc.signum is not None:
+            # everything is cleaned up; the interpreter's own shutdown (MediaPipe, torch
+            # threads) can take seconds under load: an interrupted command exits now
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(exc.exit_code)
         sys.exit(exc.exit_code)
     except OptionError as exc:
         _fail(str(exc), 2)

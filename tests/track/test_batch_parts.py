@@ -153,3 +153,14 @@ def test_first_signal_raises_second_exits(tmp_path):
     assert proc.returncode == 130 and "interrupted again" in proc.stderr
     assert interrupt.interrupted_line(3, 1, 2) == \
         "interrupted: 3 done, 1 partial removed, 2 not started; run the same command again to resume"
+
+
+def test_debug_prints_the_traceback_instead(monkeypatch, capsys):
+    monkeypatch.setenv("HANDMOCAP_DEBUG", "1")
+    try:
+        raise ValueError("boom")
+    except ValueError as exc:
+        line = record_internal_error(exc, "unit test")
+    assert line == "internal error: ValueError: boom"
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "ValueError: boom" in err
