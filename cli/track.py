@@ -31,6 +31,7 @@ def _intrinsics(fx, fy, cx, cy, fov, calib):
 
 @app.command()
 def track(
+    ctx: typer.Context,
     inputs: Annotated[list[Path], typer.Argument(help="Videos, image folders, images, or folders of videos.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("handmocap_out"),
     fx: Annotated[Optional[float], typer.Option(help="Focal length x (px).")] = None,
@@ -54,6 +55,9 @@ def track(
     overwrite: Annotated[bool, typer.Option(help="Redo inputs whose motion file exists.")] = False,
     max_frames: Annotated[Optional[int], typer.Option(help="Stop after this many frames per input.")] = None,
     model: Annotated[Optional[str], typer.Option(help="Hand model: 'open', .npz, or MANO folder/pickle.")] = None,
+    ray: Annotated[Optional[str], typer.Option("--ray", help="Run each input as a task on a Ray cluster: 'local' (a private one for this run), 'auto' (the one RAY_ADDRESS or `ray start` names) or an address. Needs handmocap[ray].")] = None,
+    cpus_per_task: Annotated[float, typer.Option(help="With --ray: CPUs each input asks for.")] = 1.0,
+    gpus_per_task: Annotated[float, typer.Option(help="With --ray: GPUs each input asks for (0.5 = two per GPU); the model then runs on the GPU.")] = 0.0,
 ) -> None:
     """Track hands in videos and write motion files, GLB, OBJ sequences and previews."""
     from handmocap.errors import InputError
@@ -69,8 +73,15 @@ def track(
         max_frames=max_frames, hand_model=model,
         smoothing=FilterOptions(enabled=smooth, min_cutoff=min_cutoff, beta=beta))
     exports = [e.strip() for e in export.split(",") if e.strip()]
-    results = run_batch(inputs, out, options, exports, jobs=jobs, recursive=recursive,
-                        overwrite=overwrite, echo=typer.echo)
+    from .track_ray import check_ray_options, run_on_ray
+
+    check_ray_options(ctx, ray)
+    if ray is not None:
+        results = run_on_ray(ctx, ray, inputs, out, options, exports, jobs, cpus_per_task, gpus_per_task,
+                             recursive, overwrite)
+    else:
+        results = run_batch(inputs, out, options, exports, jobs=jobs, recursive=recursive,
+                            overwrite=overwrite, echo=typer.echo)
     failed = [r for r in results if not r.ok]
     if failed:
         typer.secho(f"{len(failed)} of {len(results)} inputs failed", fg="red", err=True)

@@ -35,6 +35,24 @@ def expand_inputs(paths: Iterable[Path], recursive: bool = True) -> list[tuple[P
     return items
 
 
+def plan_batch(paths: Iterable[Path], recursive: bool, echo: Callable[[str], None]
+               ) -> tuple[dict[int, InputResult], list[tuple[int, Path, Path | None]]]:
+    """Expand the inputs and report at once those that cannot be processed.
+
+    Returns ({index: failed InputResult}, [(index, input, root folder)] to process); shared
+    by the local and the Ray runner so both report the same lines.
+    """
+    results: dict[int, InputResult] = {}
+    todo = []
+    for i, (path, root, error) in enumerate(expand_inputs(paths, recursive)):
+        if error:
+            results[i] = InputResult(path, ok=False, error=error)
+            echo(results[i].summary())
+        else:
+            todo.append((i, path, root))
+    return results, todo
+
+
 def _progress_bar():
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeRemainingColumn)
@@ -50,15 +68,7 @@ def run_batch(paths: Iterable[Path], out_dir: Path, options: TrackOptions, expor
     import time
 
     out_dir = Path(out_dir)
-    items = expand_inputs(paths, recursive)
-    results: dict[int, InputResult] = {}
-    todo = []
-    for i, (path, root, error) in enumerate(items):
-        if error:
-            results[i] = InputResult(path, ok=False, error=error)
-            echo(results[i].summary())
-        else:
-            todo.append((i, path, root))
+    results, todo = plan_batch(paths, recursive, echo)
     if jobs <= 1:
         from ..detect.mediapipe_hands import MediaPipeHandDetector  # noqa: F401 (fail early)
 
