@@ -17,10 +17,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import shutil
 import signal
 import socket
+import sys
 import time
 import uuid
 from contextlib import contextmanager
@@ -51,8 +53,14 @@ class BatchInterrupted(HandmocapError):
                          "run the same command again to resume")
 
 
-def import_ray():
-    """The `ray` module, or `DependencyError` with the install hint."""
+def import_ray(address: str | None = None):
+    """The `ray` module, or `DependencyError` with the install hint.
+
+    Ray reads its authentication mode once, at import: give the address of the cluster to
+    be joined on the first call so that a token on this machine is used (see below).
+    """
+    if address not in (None, "local") and "ray" not in sys.modules:
+        _use_token_if_available()
     try:
         import ray
     except ImportError as exc:
@@ -82,17 +90,15 @@ def connect(address: str, num_cpus: float | None = None, num_gpus: float | None 
         address (host:port, or ray://host:10001 for Ray Client).
     A connection that already exists in this process is reused and left open.
     """
-    ray = import_ray()
+    ray = import_ray(address)
     if ray.is_initialized():
         yield ray
         return
     kwargs = dict(logging_level=logging.WARNING, log_to_driver=log.isEnabledFor(logging.DEBUG),
                   configure_logging=True)
     if address == "local":
-        kwargs.update(num_cpus=None if num_cpus is None else int(num_cpus), num_gpus=num_gpus,
+        kwargs.update(num_cpus=None if num_cpus is None else max(1, math.ceil(num_cpus)), num_gpus=num_gpus,
                       object_store_memory=LOCAL_OBJECT_STORE_BYTES, include_dashboard=False)
-    else:
-        _use_token_if_available()
     # a private cluster gets token auth by default; Ray's notice about it is not for our users
     quiet = logging.getLogger("ray._private.authentication.authentication_token_setup")
     level = quiet.level
@@ -107,9 +113,32 @@ def connect(address: str, num_cpus: float | None = None, num_gpus: float | None 
     finally:
         quiet.setLevel(level)
     try:
-        yield ray
+        with _ray_messages_to_log(ray):
+            yield ray
     finally:
         ray.shutdown()
+
+
+@contextmanager
+def _ray_messages_to_log(ray):
+    """Ray's driver prints the cluster's error messages (a worker died, a task will be
+    retried) on stdout, between our summary lines; send them to the log instead: the
+    runner reports worker losses in its own one line. (Ray has no switch for this.)"""
+    module = getattr(getattr(ray, "_private", None), "worker", None)
+    original = getattr(module, "print_to_stdstream", None)
+    if original is None:
+        yield
+        return
+
+    def to_log(data, ignore_prefix=False):
+        for line in data.get("lines", []):
+            log.debug("ray (%s): %s", data.get("pid"), line)
+
+    module.print_to_stdstream = to_log
+    try:
+        yield
+    finally:
+        module.print_to_stdstream = original
 
 
 # --- what runs on the workers -----------------------------------------------------------
@@ -130,22 +159,29 @@ def _probe_node(out_dir: str, run_dir: str, inputs: list[str]) -> dict:
             "missing": [p for p in inputs if not os.path.exists(p)], "version": handmocap.__version__}
 
 
-class ProgressBoard:
-    """A Ray actor the tasks report to: attempts started and frames done per input."""
+def progress_board_class():
+    """A Ray actor class the tasks report to: attempts started and frames done per input.
 
-    def __init__(self):
-        self.attempts: dict[int, list[tuple[str, int]]] = {}
-        self.frames: dict[int, tuple[int, int]] = {}
+    Built in a function so that Ray ships it by value: the actor's process then starts
+    without importing handmocap (torch), and is ready before the first task reports.
+    """
 
-    def started(self, index: int, host: str, pid: int) -> None:
-        self.attempts.setdefault(index, []).append((host, pid))
-        self.frames[index] = (0, 0)
+    class ProgressBoard:
+        def __init__(self):
+            self.attempts: dict[int, list[tuple[str, int]]] = {}
+            self.frames: dict[int, tuple[int, int]] = {}
 
-    def frame(self, index: int, done: int, total: int) -> None:
-        self.frames[index] = (done, total)
+        def started(self, index: int, host: str, pid: int) -> None:
+            self.attempts.setdefault(index, []).append((host, pid))
+            self.frames[index] = (0, 0)
 
-    def snapshot(self) -> tuple[dict, dict]:
-        return self.attempts, self.frames
+        def frame(self, index: int, done: int, total: int) -> None:
+            self.frames[index] = (done, total)
+
+        def snapshot(self) -> tuple[dict, dict]:
+            return self.attempts, self.frames
+
+    return ProgressBoard
 
 
 def _publish(staging: Path, out_dir: Path, result: InputResult) -> InputResult:
@@ -167,10 +203,15 @@ def _publish(staging: Path, out_dir: Path, result: InputResult) -> InputResult:
 def track_task(index: int, path: str, root: str | None, out_dir: str, staging: str, options: TrackOptions,
                exports: list[str], board) -> InputResult:
     """One input on a worker: `process_input` into the staging folder, then publish."""
+    from ray import get as ray_get
+
     staging_dir, final_dir = Path(staging), Path(out_dir)
     shutil.rmtree(staging_dir, ignore_errors=True)  # what a dead earlier attempt left
     staging_dir.mkdir(parents=True)
-    board.started.remote(index, socket.gethostname(), os.getpid())
+    try:  # wait for the board to have it: a worker killed next must still count as an attempt
+        ray_get(board.started.remote(index, socket.gethostname(), os.getpid()), timeout=60)
+    except Exception:  # progress is best effort
+        pass
     last = [0.0]
 
     def progress(done, total):
@@ -291,7 +332,7 @@ def run_batch_ray(paths: Iterable[Path], out_dir: Path, options: TrackOptions, e
     from ..motion import motion_paths
     from .batch import plan_batch
 
-    import_ray()
+    import_ray(address)
     out_dir = Path(out_dir).absolute()
     results, todo = plan_batch(paths, recursive, echo)
     if gpus_per_task > 0:
@@ -334,7 +375,8 @@ def run_batch_ray(paths: Iterable[Path], out_dir: Path, options: TrackOptions, e
 def _run(ray, todo, results, out_dir, run_dir, options, exports, cpus_per_task, gpus_per_task,
          max_in_flight, max_retries, echo, warn) -> None:
     """Submit, collect, report progress and retries; on a signal cancel and clean up."""
-    board = ray.remote(num_cpus=0)(ProgressBoard).remote()
+    board = ray.remote(num_cpus=0)(progress_board_class()).remote()
+    snapshot = board.snapshot.remote()
     task = ray.remote(track_task).options(num_cpus=cpus_per_task, num_gpus=gpus_per_task or None,
                                           max_retries=max_retries, retry_exceptions=False)
     queue = list(todo)
@@ -361,10 +403,13 @@ def _run(ray, todo, results, out_dir, run_dir, options, exports, cpus_per_task, 
                 frames.pop(i, None)
                 finished += 1
                 echo(results[i].summary())
-            try:
-                attempts, frames_now = ray.get(board.snapshot.remote(), timeout=5)
-            except Exception:  # the board is best effort: progress must not stop the batch
-                attempts, frames_now = {}, {}
+            attempts, frames_now = {}, {}
+            if ray.wait([snapshot], timeout=0)[0]:  # one question to the board at a time
+                try:
+                    attempts, frames_now = ray.get(snapshot)
+                except Exception as exc:  # the board is best effort: progress must not stop the batch
+                    log.debug("progress board: %s", exc)
+                snapshot = board.snapshot.remote()
             for i, tries in attempts.items():
                 pids[i] = tries[-1]
                 if len(tries) > attempts_seen.get(i, 1) and i not in results:
