@@ -140,14 +140,15 @@ def test_worker_killed_mid_input_is_retried(ray_cluster, tmp_path):
 
 
 def test_ctrl_c_cancels_cluster_tasks(ray_cluster, tmp_path):
+    """Ctrl-C in a terminal: SIGINT to the command's process group."""
     inputs = _folder(tmp_path, CLIPS, bad=False)
     out = tmp_path / "out"
     proc = subprocess.Popen([str(HANDMOCAP), "track", str(inputs), "--out", str(out), "--export", "glb",
                              "--ray", ray_cluster["address"]], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=ray_cluster["env"])
+                            text=True, env=ray_cluster["env"], start_new_session=True)
     try:
         _wait_for_worker(proc, min_age_s=2.0)
-        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)
         t0 = time.monotonic()
         stdout, stderr = proc.communicate(timeout=60)
         took = time.monotonic() - t0
