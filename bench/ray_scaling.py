@@ -12,9 +12,12 @@ holds each worker's one-off imports (torch, MediaPipe).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,13 +35,12 @@ def _folder(root: Path, copies: int) -> Path:
     return folder
 
 
-def _noop() -> float:
-    return time.perf_counter()
-
-
 def _task_round_trip(ray, n: int = 20) -> float:
     """Median seconds for one empty task, submitted and fetched one at a time (warm worker)."""
-    task = ray.remote(num_cpus=1)(_noop)
+    def noop():  # defined here so Ray ships it by value (bench/ is not installed on workers)
+        return 0
+
+    task = ray.remote(num_cpus=1)(noop)
     ray.get(task.remote())  # starts the worker
     times = []
     for _ in range(n):
@@ -48,59 +50,68 @@ def _task_round_trip(ray, n: int = 20) -> float:
     return statistics.median(times)
 
 
-def _row(name, results, wall, startup=None):
-    frames = sum(r.frames for r in results)
-    inside = sum(r.seconds for r in results)
-    assert all(r.ok for r in results), [r.error for r in results if not r.ok]
-    return {"name": name, "frames": frames, "wall": wall, "startup": startup, "fps": frames / wall,
-            "fps_total": frames / (wall + (startup or 0.0)), "overhead": (wall - inside * 1.0) / len(results),
-            "inside": inside}
-
-
-def run(copies: int = 2, max_frames: int | None = None) -> str:
+def one(config: str, folder: Path, out: Path, max_frames: int | None) -> dict:
+    """Track `folder` one way in this (fresh) process; figures as a dict."""
     from handmocap.track.batch import run_batch
     from handmocap.track.pipeline import TrackOptions
     from handmocap.track.ray_runner import connect, run_batch_ray
 
-    os.environ.setdefault("GLOG_minloglevel", "2")
     options = TrackOptions(max_frames=max_frames)
     quiet = lambda line: None  # noqa: E731
-    rows, round_trips = [], {}
+    kind, n = config.split(":")
+    startup = round_trip = None
+    t0 = time.perf_counter()
+    if kind == "jobs":
+        results = run_batch([folder], out, options, [], jobs=int(n), echo=quiet)
+        wall = time.perf_counter() - t0
+    else:
+        with connect("local", num_cpus=int(n)) as ray:
+            startup = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            results = run_batch_ray([folder], out, options, [], address="local", echo=quiet, warn=quiet)
+            wall = time.perf_counter() - t1
+            round_trip = _task_round_trip(ray)
+    bad = [r.error for r in results if not r.ok]
+    if bad:
+        raise SystemExit(f"benchmark input failed: {bad[0]}")
+    return {"frames": sum(r.frames for r in results), "inputs": len(results), "wall": wall,
+            "inside": sum(r.seconds for r in results), "startup": startup, "round_trip": round_trip}
+
+
+CONFIGS = [("-j 1", "jobs:1"), ("-j 2", "jobs:2"), ("--ray local, 1 CPU", "ray:1"), ("--ray local, 2 CPUs", "ray:2")]
+
+
+def run(copies: int = 2, max_frames: int | None = None) -> str:
+    rows = []
     with tempfile.TemporaryDirectory(prefix="handmocap_ray_bench_") as tmp:
         tmp = Path(tmp)
         folder = _folder(tmp, copies)
-        run_batch([CLIPS[0]], tmp / "warm", TrackOptions(max_frames=2), [], echo=quiet)  # imports, model files
-        for jobs in (1, 2):
-            t0 = time.perf_counter()
-            res = run_batch([folder], tmp / f"j{jobs}", options, [], jobs=jobs, echo=quiet)
-            rows.append(_row(f"-j {jobs}", res, time.perf_counter() - t0))
-        for cpus in (1, 2):
-            t0 = time.perf_counter()
-            with connect("local", num_cpus=cpus) as ray:
-                startup = time.perf_counter() - t0
-                t1 = time.perf_counter()
-                res = run_batch_ray([folder], tmp / f"ray{cpus}", options, [], address="local", echo=quiet,
-                                    warn=quiet)
-                wall = time.perf_counter() - t1
-                round_trips[cpus] = _task_round_trip(ray)
-            rows.append(_row(f"--ray local, {cpus} CPU{'s' if cpus > 1 else ''}", res, wall, startup))
-    base = rows[0]["fps"]
-    n = len(CLIPS) * copies
-    lines = [f"folder: {n} inputs, {rows[0]['frames']} input frames (model estimator, no exports)", "",
+        for name, config in CONFIGS:  # each in its own process, as users run them
+            cmd = [sys.executable, "-m", "bench.ray_scaling", "--one", config, "--folder", str(folder),
+                   "--out", str(tmp / config.replace(":", "")), *(["--max-frames", str(max_frames)] if max_frames else [])]
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, GLOG_minloglevel="2"))
+            if proc.returncode:
+                raise SystemExit(f"{name} failed:\n{proc.stderr[-2000:]}")
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            r.update(name=name, fps=r["frames"] / r["wall"],
+                     fps_total=r["frames"] / (r["wall"] + (r["startup"] or 0.0)),
+                     overhead=(r["wall"] * (2 if config.endswith(":2") else 1) - r["inside"]) / r["inputs"])
+            rows.append(r)
+    j1, j2, r1, r2 = rows
+    lines = [f"folder: {j1['inputs']} inputs, {j1['frames']} input frames (model estimator, no exports)", "",
              "| run | batch s | input frames/s | x -j 1 | cluster start s | frames/s incl. start | "
              "overhead s/input |", "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         start = "-" if r["startup"] is None else f"{r['startup']:.1f}"
-        lines.append(f"| {r['name']} | {r['wall']:.1f} | {r['fps']:.2f} | {r['fps'] / base:.2f} | {start} | "
+        lines.append(f"| {r['name']} | {r['wall']:.1f} | {r['fps']:.2f} | {r['fps'] / j1['fps']:.2f} | {start} | "
                      f"{r['fps_total']:.2f} | {r['overhead']:.2f} |")
-    ray1 = next(r for r in rows if r["name"].startswith("--ray local, 1"))
-    lines += ["", f"per-task overhead: empty Ray task round trip {1000 * round_trips[1]:.1f} ms (1 CPU), "
-              f"{1000 * round_trips[2]:.1f} ms (2 CPUs); per input of the batch on 1 CPU "
-              f"{ray1['overhead'] - rows[0]['overhead']:.2f} s more than -j 1 "
-              "(worker start-up and imports, staging, progress reports)",
-              f"ratios: --ray local 2 CPUs / -j 2 = {rows[3]['fps'] / rows[1]['fps']:.2f}; "
-              f"--ray local 1 CPU / -j 1 = {rows[2]['fps'] / rows[0]['fps']:.2f}; "
-              f"2 / 1 CPUs on Ray = {rows[3]['fps'] / rows[2]['fps']:.2f}; -j 2 / -j 1 = {rows[1]['fps'] / base:.2f}"]
+    lines += ["", f"per-task overhead: an empty Ray task's round trip {1000 * r1['round_trip']:.1f} ms (1 CPU), "
+              f"{1000 * r2['round_trip']:.1f} ms (2 CPUs); per input of the batch, on 1 CPU, "
+              f"{r1['overhead'] - j1['overhead']:.2f} s more than -j 1 (worker start-up and imports, staging, "
+              "progress reports)",
+              f"ratios: --ray local 2 CPUs / -j 2 = {r2['fps'] / j2['fps']:.2f}; --ray local 1 CPU / -j 1 = "
+              f"{r1['fps'] / j1['fps']:.2f}; Ray 2 CPUs / 1 CPU = {r2['fps'] / r1['fps']:.2f}; "
+              f"-j 2 / -j 1 = {j2['fps'] / j1['fps']:.2f}"]
     return "\n".join(lines)
 
 
@@ -108,7 +119,14 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="one copy of the clips, 15 frames each")
     ap.add_argument("--copies", type=int, default=None, help="copies of the 3 test clips (default 2)")
+    ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: one configuration, JSON out
+    ap.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--max-frames", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.one:
+        print(json.dumps(one(args.one, args.folder, args.out, args.max_frames)))
+        return
     copies = args.copies or (1 if args.quick else 2)
     print(run(copies, max_frames=15 if args.quick else None))
 
