@@ -267,6 +267,20 @@ def _check_cluster(ray, out_dir: Path, run_dir: Path, inputs: list[Path]) -> Non
             log.warning("%s runs handmocap %s, this machine %s", where, reply["version"], handmocap.__version__)
 
 
+def _check_resources(ray, address: str, cpus_per_task: float, gpus_per_task: float, warn) -> None:
+    """A task needs its CPUs and GPUs on one node: say so now rather than wait forever.
+    A private cluster cannot grow; a remote one may have an autoscaler, so only warn."""
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    for name, asked in (("CPU", cpus_per_task), ("GPU", gpus_per_task)):
+        most = max((r.get(name, 0.0) for r in nodes), default=0.0)
+        if asked > most:
+            option = f"--{name.lower()}s-per-task {asked:g}"
+            if address == "local":
+                raise RayClusterError(f"{option}: this machine offers Ray {most:g} {name}(s)")
+            warn(f"{option}: no node of the cluster has that many {name}s now; the tasks wait for an "
+                 "autoscaler to add one")
+
+
 @contextmanager
 def _signals_as_flag():
     """First SIGINT/SIGTERM: set the flag the loop polls (so cleanup runs in order);
@@ -360,6 +374,7 @@ def run_batch_ray(paths: Iterable[Path], out_dir: Path, options: TrackOptions, e
     _stale_runs(out_dir / STAGING)
     try:
         with connect(address, num_cpus=local_cpus if address == "local" else None) as ray:
+            _check_resources(ray, address, cpus_per_task, gpus_per_task, warn)
             _check_cluster(ray, out_dir, run_dir, sorted({root or path for _, path, root in pending_todo}))
             _run(ray, pending_todo, results, out_dir, run_dir, options, exports, cpus_per_task, gpus_per_task,
                  max_in_flight, max_retries, echo, warn)
