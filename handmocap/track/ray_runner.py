@@ -200,11 +200,19 @@ def _publish(staging: Path, out_dir: Path, result: InputResult) -> InputResult:
     return dataclasses.replace(result, outputs=outputs)
 
 
-def track_task(index: int, path: str, root: str | None, out_dir: str, staging: str, options: TrackOptions,
-               exports: list[str], board) -> InputResult:
-    """One input on a worker: `process_input` into the staging folder, then publish."""
+def track_task(index: int, path: str, root: str | None, cwd: str, out_dir: str, staging: str,
+               options: TrackOptions, exports: list[str], board) -> InputResult:
+    """One input on a worker: `process_input` into the staging folder, then publish.
+
+    Runs in the driver's working folder (shared storage) so that relative input paths, and
+    with them the motion file's `source` and the error lines, read as in a local run.
+    """
     from ray import get as ray_get
 
+    if os.path.isdir(cwd):
+        os.chdir(cwd)
+    else:  # the driver's folder is not shared: the same file by its absolute name
+        path, root = os.path.join(cwd, path), None if root is None else os.path.join(cwd, root)
     staging_dir, final_dir = Path(staging), Path(out_dir)
     shutil.rmtree(staging_dir, ignore_errors=True)  # what a dead earlier attempt left
     staging_dir.mkdir(parents=True)
@@ -240,12 +248,12 @@ def _check_cluster(ray, out_dir: Path, run_dir: Path, inputs: list[Path]) -> Non
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     probe = ray.remote(num_cpus=0, max_retries=1)(_probe_node)
     refs = {probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
-            .remote(str(out_dir), str(run_dir), [str(p) for p in inputs]): n for n in nodes}
+            .remote(str(out_dir), str(run_dir), [str(p.absolute()) for p in inputs]): n for n in nodes}
     try:
         replies = ray.get(list(refs), timeout=120)
     except ray.exceptions.GetTimeoutError:
         raise RayClusterError("the Ray cluster did not run a 0-CPU probe task within 120 s") from None
-    except ray.exceptions.RayTaskError as exc:
+    except ray.exceptions.RayError as exc:
         cause = exc.cause if getattr(exc, "cause", None) is not None else exc
         raise RayClusterError(f"a Ray worker cannot run handmocap ({type(cause).__name__}: "
                               f"{str(cause).splitlines()[0] if str(cause) else ''}): install "
@@ -408,7 +416,7 @@ def _run(ray, todo, results, out_dir, run_dir, options, exports, cpus_per_task, 
         while (queue or running) and not caught:
             while queue and len(running) < limit:
                 i, path, root = queue.pop(0)
-                ref = task.remote(i, str(path.absolute()), None if root is None else str(root.absolute()),
+                ref = task.remote(i, str(path), None if root is None else str(root), os.getcwd(),
                                   str(out_dir), str(run_dir / str(i)), options, exports, board)
                 running[ref] = (i, path)
             ready, _ = ray.wait(list(running), num_returns=1, timeout=PROGRESS_INTERVAL_S)

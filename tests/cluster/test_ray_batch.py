@@ -51,6 +51,8 @@ def _same_motion(a: Path, b: Path) -> None:
             if za[k].dtype.kind in "fiub":
                 np.testing.assert_allclose(za[k].astype(np.float64), zb[k].astype(np.float64), atol=TOL, rtol=0,
                                            err_msg=f"{a.name}:{k}")
+            else:  # the metadata, the input's name as given included
+                assert str(za[k]) == str(zb[k]), k
 
 
 def _no_fps(line: str) -> str:
@@ -61,12 +63,18 @@ def _no_fps(line: str) -> str:
 def folder_run(ray_cluster, tmp_path_factory):
     """The 4-input folder (one bad) through the cluster, and through a local -j 1 run."""
     tmp = tmp_path_factory.mktemp("ray_folder")
-    inputs = _folder(tmp)
-    args = [inputs, "--out", tmp / "ray", "--max-frames", FRAMES, "--export", "glb", "--fov", 60]
-    proc = run_track([*args, "--ray", ray_cluster["address"]], ray_cluster["env"])
+    _folder(tmp)
+    # relative paths, as typed in a shell: the workers must resolve them as the driver does
+    args = ["in", "--out", "ray", "--max-frames", FRAMES, "--export", "glb", "--fov", 60]
+    proc = run_track([*args, "--ray", ray_cluster["address"]], ray_cluster["env"], cwd=tmp)
     local_lines: list[str] = []
-    run_batch([inputs], tmp / "local", TrackOptions(intrinsics=60.0, max_frames=FRAMES), ["glb"],
-              echo=local_lines.append)
+    here = os.getcwd()
+    os.chdir(tmp)
+    try:
+        run_batch([Path("in")], Path("local"), TrackOptions(intrinsics=60.0, max_frames=FRAMES), ["glb"],
+                  echo=local_lines.append)
+    finally:
+        os.chdir(here)
     return {"proc": proc, "args": args, "tmp": tmp, "local_lines": local_lines}
 
 
@@ -78,8 +86,9 @@ def test_folder_matches_local_run(folder_run):
     assert len(lines) == 4, proc.stdout
     failed = [l for l in lines if "FAILED" in l]
     assert len(failed) == 1 and failed[0].startswith("broken.mp4: FAILED: ") and "not a video" in failed[0]
-    # the same lines as the local runner (throughput aside)
+    # the same lines as the local runner (throughput aside), the error line word for word
     assert sorted(map(_no_fps, lines)) == sorted(map(_no_fps, folder_run["local_lines"]))
+    assert failed[0] in folder_run["local_lines"]
     for clip in CLIPS:
         _same_motion(tmp / "ray" / f"{clip.stem}.motion.npz", tmp / "local" / f"{clip.stem}.motion.npz")
         assert (tmp / "ray" / f"{clip.stem}.glb").stat().st_size > 0
@@ -90,7 +99,8 @@ def test_second_run_skips_finished_inputs(folder_run, ray_cluster):
     """Resume, attached with --ray auto through RAY_ADDRESS."""
     tmp = folder_run["tmp"]
     stamps = {p.name: p.stat().st_mtime_ns for p in (tmp / "ray").iterdir()}
-    proc = run_track([*folder_run["args"], "--ray", "auto"], dict(ray_cluster["env"], RAY_ADDRESS=ray_cluster["address"]))
+    proc = run_track([*folder_run["args"], "--ray", "auto"], dict(ray_cluster["env"], RAY_ADDRESS=ray_cluster["address"]),
+                     cwd=tmp)
     assert proc.returncode == 1, proc.stderr
     lines = proc.stdout.strip().splitlines()
     assert sorted(lines) == sorted([f"{c.name}: skipped (already done; --overwrite to redo)" for c in CLIPS]
@@ -117,10 +127,10 @@ def _wait_for_worker(proc, min_age_s: float, timeout=240) -> int:
 
 
 def test_worker_killed_mid_input_is_retried(ray_cluster, tmp_path):
-    inputs = _folder(tmp_path, CLIPS[2:], bad=False)  # one 60-frame clip
+    inputs = _folder(tmp_path, CLIPS[2:], bad=False)  # one clip, 30 frames of it
     out = tmp_path / "out"
     proc = subprocess.Popen([str(HANDMOCAP), "track", str(inputs), "--out", str(out), "--export", "glb",
-                             "--ray", ray_cluster["address"]], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             "--max-frames", "30", "--ray", ray_cluster["address"]], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=ray_cluster["env"])
     try:
         pid = _wait_for_worker(proc, min_age_s=3.0)
@@ -134,7 +144,7 @@ def test_worker_killed_mid_input_is_retried(ray_cluster, tmp_path):
             proc.kill()
     assert proc.returncode == 0, stderr
     assert "hand_wave.mp4: worker lost" in stderr and "attempt 2 of 3" in stderr, stderr
-    assert stdout.strip().startswith("hand_wave.mp4: 60 frames"), stdout
+    assert stdout.strip().startswith("hand_wave.mp4: 30 frames"), stdout
     assert (out / "hand_wave.glb").exists() and (out / "hand_wave.motion.npz").exists()
     assert not _leftovers(out)
 
