@@ -81,24 +81,31 @@ def one(config: str, folder: Path, out: Path, max_frames: int | None) -> dict:
 CONFIGS = [("-j 1", "jobs:1"), ("-j 2", "jobs:2"), ("--ray local, 1 CPU", "ray:1"), ("--ray local, 2 CPUs", "ray:2")]
 
 
-def run(copies: int = 2, max_frames: int | None = None) -> str:
-    rows = []
+def run(copies: int = 2, max_frames: int | None = None, repeats: int = 2) -> str:
+    """All four configurations `repeats` times, interleaved (a shared machine's load drifts);
+    each figure is from the configuration's fastest repeat."""
+    best: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="handmocap_ray_bench_") as tmp:
         tmp = Path(tmp)
         folder = _folder(tmp, copies)
-        for name, config in CONFIGS:  # each in its own process, as users run them
-            cmd = [sys.executable, "-m", "bench.ray_scaling", "--one", config, "--folder", str(folder),
-                   "--out", str(tmp / config.replace(":", "")), *(["--max-frames", str(max_frames)] if max_frames else [])]
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, GLOG_minloglevel="2"))
-            if proc.returncode:
-                raise SystemExit(f"{name} failed:\n{proc.stderr[-2000:]}")
-            r = json.loads(proc.stdout.strip().splitlines()[-1])
-            r.update(name=name, fps=r["frames"] / r["wall"],
-                     fps_total=r["frames"] / (r["wall"] + (r["startup"] or 0.0)),
-                     overhead=(r["wall"] * (2 if config.endswith(":2") else 1) - r["inside"]) / r["inputs"])
-            rows.append(r)
+        for rep in range(repeats):
+            for name, config in CONFIGS:  # each in its own process, as users run them
+                out = tmp / f"{config.replace(':', '')}_{rep}"
+                cmd = [sys.executable, "-m", "bench.ray_scaling", "--one", config, "--folder", str(folder),
+                       "--out", str(out), *(["--max-frames", str(max_frames)] if max_frames else [])]
+                proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, GLOG_minloglevel="2"))
+                if proc.returncode:
+                    raise SystemExit(f"{name} failed:\n{proc.stderr[-2000:]}")
+                r = json.loads(proc.stdout.strip().splitlines()[-1])
+                r.update(name=name, fps=r["frames"] / r["wall"],
+                         fps_total=r["frames"] / (r["wall"] + (r["startup"] or 0.0)),
+                         overhead=(r["wall"] * (2 if config.endswith(":2") else 1) - r["inside"]) / r["inputs"])
+                if name not in best or r["wall"] < best[name]["wall"]:
+                    best[name] = r
+    rows = [best[name] for name, _ in CONFIGS]
     j1, j2, r1, r2 = rows
-    lines = [f"folder: {j1['inputs']} inputs, {j1['frames']} input frames (model estimator, no exports)", "",
+    lines = [f"folder: {j1['inputs']} inputs, {j1['frames']} input frames (model estimator, no exports); "
+             f"best of {repeats}", "",
              "| run | batch s | input frames/s | x -j 1 | cluster start s | frames/s incl. start | "
              "overhead s/input |", "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
@@ -119,6 +126,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="one copy of the clips, 15 frames each")
     ap.add_argument("--copies", type=int, default=None, help="copies of the 3 test clips (default 2)")
+    ap.add_argument("--repeats", type=int, default=None, help="runs of each configuration (default 2, quick 1)")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: one configuration, JSON out
     ap.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -128,7 +136,7 @@ def main(argv=None) -> None:
         print(json.dumps(one(args.one, args.folder, args.out, args.max_frames)))
         return
     copies = args.copies or (1 if args.quick else 2)
-    print(run(copies, max_frames=15 if args.quick else None))
+    print(run(copies, max_frames=15 if args.quick else None, repeats=args.repeats or (1 if args.quick else 2)))
 
 
 if __name__ == "__main__":

@@ -444,7 +444,7 @@ def _run(ray, todo, results, out_dir, run_dir, options, exports, cpus_per_task, 
             partial = sum(d / t for d, t in frames.values() if t)
             bar.update(bar_task, completed=finished + partial, running=sum(1 for i in frames if i not in results),
                        rate=f"{done_frames / max(time.perf_counter() - t0, 1e-9):.1f}")
-        if caught:
+        if caught and (queue or running):
             started = {i for i, _ in running.values() if i in attempts_seen or (run_dir / str(i)).exists()}
             _cancel(ray, running, pids, run_dir)
             started |= {i for i, _ in running.values() if i in pids}
