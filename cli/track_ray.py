@@ -36,7 +36,7 @@ def run_on_ray(ctx: typer.Context, address: str, inputs, out, options, exports, 
     from handmocap.track import ray_runner
 
     try:
-        ray_runner.import_ray()
+        ray_runner.import_ray(address)
     except DependencyError as exc:
         raise _usage_error(str(exc)) from None
     if not address.strip():
