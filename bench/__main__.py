@@ -178,7 +178,12 @@ def stage_plot(result: dict, path: Path) -> None:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="one repeat, short inputs (~2 min)")
+    ap.add_argument("--ray", action="store_true", help="only the Ray scaling benchmark (bench/ray_scaling.py)")
     args = ap.parse_args(argv)
+    if args.ray:
+        from . import ray_scaling
+
+        return ray_scaling.main(["--quick"] if args.quick else [])
     import os
 
     os.environ.setdefault("GLOG_minloglevel", "2")

@@ -16,6 +16,7 @@ DEFAULT_EXPORTS = "glb,preview"
 
 @app.command()
 def track(
+    ctx: typer.Context,
     inputs: Annotated[list[Path], typer.Argument(help="Videos, image folders, images, or folders of videos.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("handmocap_out"),
     fx: Annotated[Optional[float], typer.Option(help="Focal length x (px).")] = None,
@@ -43,6 +44,9 @@ def track(
     stills: Annotated[bool, typer.Option("--stills", help="Image folders are photos: each image tracked on its own.")] = False,
     sequence: Annotated[bool, typer.Option("--sequence", help="Image folders are image sequences: tracked as videos.")] = False,
     camera_files: Annotated[bool, typer.Option("--camera-files/--no-camera-files", help="Without intrinsics options: use NAME.calib.json beside an input, then a photo's EXIF focal length.")] = True,
+    ray: Annotated[Optional[str], typer.Option("--ray", help="Run each input as a task on a Ray cluster: 'local' (a private one for this run), 'auto' (the one RAY_ADDRESS or `ray start` names) or an address. Needs handmocap[ray].")] = None,
+    cpus_per_task: Annotated[float, typer.Option(help="With --ray: CPUs each input asks for.")] = 1.0,
+    gpus_per_task: Annotated[float, typer.Option(help="With --ray: GPUs each input asks for (0.5 = two per GPU); the model then runs on the GPU.")] = 0.0,
 ) -> None:
     """Track hands in videos and write motion files, GLB and previews (OBJ, FBX on request).
 
@@ -64,10 +68,17 @@ def track(
         max_frames=max_frames, hand_model=model, stream=stream, camera_files=camera_files,
         smoothing=FilterOptions(enabled=smooth, min_cutoff=min_cutoff, beta=beta))
     exports = parse_exports(export)
+    from .track_ray import check_ray_options, run_on_ray
+
+    check_ray_options(ctx, ray)
     check_request(options, exports, out, jobs=jobs)
-    results = run_batch(inputs, out, options, exports, jobs=jobs, recursive=recursive,
-                        overwrite=overwrite, echo=typer.echo,
-                        image_folders="stills" if stills else "sequence" if sequence else "auto")
+    image_folders = "stills" if stills else "sequence" if sequence else "auto"
+    if ray is not None:
+        results = run_on_ray(ctx, ray, inputs, out, options, exports, jobs, cpus_per_task, gpus_per_task,
+                             recursive, overwrite, image_folders)
+    else:
+        results = run_batch(inputs, out, options, exports, jobs=jobs, recursive=recursive,
+                            overwrite=overwrite, echo=typer.echo, image_folders=image_folders)
     failed = [r for r in results if not r.ok]
     if failed:
         typer.secho(f"{len(failed)} of {len(results)} inputs failed", fg="red", err=True)

@@ -76,6 +76,25 @@ def expand_inputs(paths: Iterable[Path], recursive: bool = True,
     return items
 
 
+def plan_batch(paths: Iterable[Path], recursive: bool, echo: Callable[[str], None], image_folders: str = "auto"
+               ) -> tuple[list, dict[int, InputResult], list[tuple[int, Path, Path | None]]]:
+    """Expand the inputs and report at once those that cannot be processed.
+
+    Returns (items of `expand_inputs`, {index: failed InputResult}, [(index, input, root
+    folder)] to process); shared by the local and the Ray runner so both report the same lines.
+    """
+    items = expand_inputs(paths, recursive, image_folders)
+    results: dict[int, InputResult] = {}
+    todo = []
+    for i, (path, root, error) in enumerate(items):
+        if error:
+            results[i] = InputResult(path, ok=False, error=error)
+            echo(results[i].summary())
+        else:
+            todo.append((i, path, root))
+    return items, results, todo
+
+
 def _progress_bar():
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeRemainingColumn)
@@ -101,15 +120,7 @@ def run_batch(paths: Iterable[Path], out_dir: Path, options: TrackOptions, expor
             when the output folder fails; partial outputs are removed first.
     """
     out_dir = Path(out_dir)
-    items = expand_inputs(paths, recursive, image_folders)
-    results: dict[int, InputResult] = {}
-    todo = []
-    for i, (path, root, error) in enumerate(items):
-        if error:
-            results[i] = InputResult(path, ok=False, error=error)
-            echo(results[i].summary())
-        else:
-            todo.append((i, path, root))
+    items, results, todo = plan_batch(paths, recursive, echo, image_folders)
     in_flight: dict[int, tuple[Path, Path]] = {}  # input index -> (input, output stem) while in progress
     started = time.time()
     with interrupt.catch_interrupts():
@@ -121,12 +132,12 @@ def run_batch(paths: Iterable[Path], out_dir: Path, options: TrackOptions, expor
         except Interrupted as exc:
             interrupt.stop_raising()  # a second Ctrl-C now exits at once
             stopped = _stopped(results, in_flight, len(items), started, echo, signum=exc.signum)
-            _write_still_summaries(items, results, out_dir)
+            write_still_summaries(items, results, out_dir)
             raise stopped from None
         except OutputError as exc:
             interrupt.stop_raising()
             raise _stopped(results, in_flight, len(items), started, echo, error=exc) from None
-    _write_still_summaries(items, results, out_dir)
+    write_still_summaries(items, results, out_dir)
     return [results[i] for i in sorted(results)]
 
 
@@ -252,7 +263,7 @@ def _stop_pool(pool) -> None:
 
 
 
-def _write_still_summaries(items, results: dict[int, InputResult], out_dir: Path) -> None:
+def write_still_summaries(items, results: dict[int, InputResult], out_dir: Path) -> None:
     """summary.jsonl in every output folder that got stills: tracked ones, ones done by an
     earlier run, and photos that failed (with their error)."""
     from ..video import IMAGE_EXTENSIONS
