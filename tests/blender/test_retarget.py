@@ -138,17 +138,17 @@ def compare(src, src_names, tgt, tgt_names, frames):
     return worst, fist
 
 
-def import_source(motion_file):
+def import_source(motion_npz):
     clean_scene()
-    assert bpy.ops.handmocap.import_motion(filepath=str(motion_file), import_camera=False) == {"FINISHED"}
+    assert bpy.ops.handmocap.import_motion(filepath=str(motion_npz), import_camera=False) == {"FINISHED"}
     arms = {o["handmocap_side"]: o for o in bpy.data.objects if o.type == "ARMATURE"}
     return arms
 
 
 @pytest.mark.parametrize("kind, preset", [("mixamo", "mixamo"), ("rigify", "rigify_metarig")])
 @pytest.mark.parametrize("side", ["right", "left"])
-def test_fingertips_follow_and_fist_stays_fist(addon, motion_file, kind, preset, side):
-    src = import_source(motion_file)[side]
+def test_fingertips_follow_and_fist_stays_fist(addon, motion_npz, kind, preset, side):
+    src = import_source(motion_npz)[side]
     tgt, tnames = build_rig(kind, src, side)
     snames = {b.rsplit(".", 1)[0]: b for b in src.data.bones.keys()}
     assert bpy.ops.handmocap.retarget(source=src.name, target=tgt.name, preset=preset) == {"FINISHED"}
@@ -164,9 +164,9 @@ def test_fingertips_follow_and_fist_stays_fist(addon, motion_file, kind, preset,
     assert tgt.pose.bones[tnames["wrist"]].matrix_basis == Matrix.Identity(4)
 
 
-def test_rest_pose_correction_matters(addon, motion_file):
+def test_rest_pose_correction_matters(addon, motion_npz):
     """Without rest-pose correction the rig's curled rest adds to the captured curl."""
-    src = import_source(motion_file)["right"]
+    src = import_source(motion_npz)["right"]
     tgt, tnames = build_rig("mixamo", src, "right")
     snames = {b.rsplit(".", 1)[0]: b for b in src.data.bones.keys()}
     bpy.ops.handmocap.retarget(source=src.name, target=tgt.name, preset="mixamo", rest_correction=False)
@@ -174,8 +174,8 @@ def test_rest_pose_correction_matters(addon, motion_file):
     assert worst > 10 * TIP_TOL_M
 
 
-def test_wrist_transfer_orients_the_hand(addon, motion_file):
-    src = import_source(motion_file)["left"]
+def test_wrist_transfer_orients_the_hand(addon, motion_npz):
+    src = import_source(motion_npz)["left"]
     tgt, tnames = build_rig("mixamo", src, "left")
     snames = {b.rsplit(".", 1)[0]: b for b in src.data.bones.keys()}
     bpy.ops.handmocap.retarget(source=src.name, target=tgt.name, preset="mixamo", transfer_wrist=True)
@@ -189,8 +189,8 @@ def test_wrist_transfer_orients_the_hand(addon, motion_file):
         assert angle < 0.1
 
 
-def test_custom_bone_map_and_errors(addon, motion_file, tmp_path):
-    src = import_source(motion_file)["right"]
+def test_custom_bone_map_and_errors(addon, motion_npz, tmp_path):
+    src = import_source(motion_npz)["right"]
     # export the Mixamo preset, edit it for a rig whose names use another prefix
     path = tmp_path / "my_map.json"
     assert bpy.ops.handmocap.export_bone_map(filepath=str(path), preset="mixamo") == {"FINISHED"}
