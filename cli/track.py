@@ -29,6 +29,18 @@ def _intrinsics(fx, fy, cx, cy, fov, calib):
     return fov
 
 
+def _json_line(**fields) -> None:
+    import json
+
+    typer.echo(json.dumps(fields), nl=True)
+
+
+def _json_progress(path, done: int, total: int) -> None:
+    """One line a frame is too many for long videos: every 1% (and the first frame)."""
+    if done == 1 or not total or done == total or done % max(1, total // 100) == 0:
+        _json_line(event="progress", input=str(path), done=int(done), total=int(total or 0))
+
+
 @app.command()
 def track(
     inputs: Annotated[list[Path], typer.Argument(help="Videos, image folders, images, or folders of videos.")],
@@ -54,6 +66,7 @@ def track(
     overwrite: Annotated[bool, typer.Option(help="Redo inputs whose motion file exists.")] = False,
     max_frames: Annotated[Optional[int], typer.Option(help="Stop after this many frames per input.")] = None,
     model: Annotated[Optional[str], typer.Option(help="Hand model: 'open', .npz, or MANO folder/pickle.")] = None,
+    progress_json: Annotated[bool, typer.Option("--progress-json", help="Also print progress and results as JSON lines (for the Blender add-on).")] = False,
 ) -> None:
     """Track hands in videos and write motion files, GLB, OBJ sequences and previews."""
     from handmocap.errors import InputError
@@ -70,7 +83,13 @@ def track(
         smoothing=FilterOptions(enabled=smooth, min_cutoff=min_cutoff, beta=beta))
     exports = [e.strip() for e in export.split(",") if e.strip()]
     results = run_batch(inputs, out, options, exports, jobs=jobs, recursive=recursive,
-                        overwrite=overwrite, echo=typer.echo)
+                        overwrite=overwrite, echo=typer.echo,
+                        on_progress=_json_progress if progress_json else None)
+    if progress_json:
+        for r in results:
+            motion = (r.outputs or {}).get("motion") or [None]
+            _json_line(event="result", input=str(r.path), ok=r.ok, error=r.error,
+                       motion=str(motion[0]) if motion[0] else None)
     failed = [r for r in results if not r.ok]
     if failed:
         typer.secho(f"{len(failed)} of {len(results)} inputs failed", fg="red", err=True)

@@ -72,7 +72,8 @@ class MotionData:
         if self.source:
             src = Path(self.source)
             candidates += [src] if src.is_absolute() else [folder / src, src]
-        return next((c for c in candidates if c.is_file()), None)
+        found = next((c for c in candidates if c.is_file()), None)
+        return found.resolve() if found is not None else None
 
 
 def motion_npz_path(path) -> Path:

@@ -45,8 +45,10 @@ def _progress_bar():
 
 def run_batch(paths: Iterable[Path], out_dir: Path, options: TrackOptions, exports: list[str],
               jobs: int = 1, recursive: bool = True, overwrite: bool = False,
-              echo: Callable[[str], None] = print) -> list[InputResult]:
-    """Process every input; returns one `InputResult` per input, in input order."""
+              echo: Callable[[str], None] = print,
+              on_progress: Callable[[Path, int, int], None] | None = None) -> list[InputResult]:
+    """Process every input; returns one `InputResult` per input, in input order.
+    on_progress(input, frames_done, frames_total) is called while an input decodes (jobs=1)."""
     import time
 
     out_dir = Path(out_dir)
@@ -67,9 +69,11 @@ def run_batch(paths: Iterable[Path], out_dir: Path, options: TrackOptions, expor
                 task = bar.add_task(path.name, total=None, rate="-")
                 t0 = time.perf_counter()
 
-                def progress(done, total, task=task, t0=t0):
+                def progress(done, total, task=task, t0=t0, path=path):
                     bar.update(task, completed=done, total=total or None,
                                rate=f"{done / max(time.perf_counter() - t0, 1e-9):.1f}")
+                    if on_progress:
+                        on_progress(path, done, total)
 
                 results[i] = process_input(path, out_dir, options, exports, overwrite, root, progress=progress)
                 bar.remove_task(task)
