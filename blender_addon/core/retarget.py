@@ -128,6 +128,28 @@ def match_presets(bone_names) -> list[PresetMatch]:
     return sorted(out, key=lambda m: (-m.matched, len(m.missing), PRESETS.index(m.preset)))
 
 
+def describe_match(m: PresetMatch, shown: int = 6) -> str:
+    """One line for the UI: 'rigify: 32 of 32 mapped bones (right and left hands)' or
+    '...; missing: a, b, c (+N more)'."""
+    sides = " and ".join(m.sides) + (" hands" if len(m.sides) > 1 else " hand") if m.sides else "no complete hand"
+    text = f"{m.preset}: {m.matched} of {m.total} mapped bones ({sides})"
+    if m.missing:
+        more = f" (+{len(m.missing) - shown} more)" if len(m.missing) > shown else ""
+        text += f"; missing: {', '.join(m.missing[:shown])}{more}"
+    return text
+
+
+def detect_preset(bone_names, side: str | None = None) -> PresetMatch:
+    """The best-matching preset for a rig (complete for `side` when given). Raises
+    BoneMapError naming the closest preset and its missing bones when none fits."""
+    ranked = match_presets(bone_names)
+    fitting = [m for m in ranked if (side in m.sides if side else m.sides)]
+    if fitting:
+        return fitting[0]
+    raise BoneMapError("bone map", f"no preset fits this rig{f' ({side} hand)' if side else ''}; closest: "
+                                   f"{describe_match(ranked[0])}; use a custom bone map")
+
+
 def dependency_levels(bones, parent_of) -> list[list[str]]:
     """Bones grouped so that every bone comes after all its ancestors among `bones`.
 

@@ -159,3 +159,27 @@ def _fcurves(action):
     if hasattr(action, "layers") and len(action.layers):
         return [fc for strip in action.layers[0].strips for bag in strip.channelbags for fc in bag.fcurves]
     return list(action.fcurves)
+
+
+@pytest.mark.parametrize("rig_name, preset", [("rig", "rigify"), ("metarig", "rigify_metarig")])
+def test_choosing_a_target_detects_its_bone_map(addon, motion_npz, rigify_blend, rig_name, preset):
+    src, rig = load_scene(motion_npz, rigify_blend, rig_name)
+    settings = bpy.context.scene.handmocap
+    settings.preset = "mixamo"
+    settings.target = rig  # the panel's target field: its update detects the map
+    assert settings.preset == preset
+    assert settings.detect_report == f"{preset}: 32 of 32 mapped bones (right and left hands)"
+    # a rig missing bones: the report lists them, the retarget's AUTO map names them
+    s = "L"
+    bpy.context.view_layer.objects.active = rig
+    bpy.ops.object.mode_set(mode="EDIT")
+    for name in (f"thumb.03.{s}", f"f_pinky.03.{s}"):
+        rig.data.edit_bones.remove(rig.data.edit_bones[name])
+    bpy.ops.object.mode_set(mode="OBJECT")
+    assert bpy.ops.handmocap.detect_bone_map(target=rig.name) == {"FINISHED"}
+    assert settings.detect_report == (f"{preset}: 30 of 32 mapped bones (right hand); missing: "
+                                      f"f_pinky.03.{s}, thumb.03.{s}")
+    assert bpy.ops.handmocap.retarget(source=src["right"].name, target=rig.name) == {"FINISHED"}
+    with pytest.raises(RuntimeError, match=f"no preset fits this rig \\(left hand\\); closest: {preset}: "
+                                           f"30 of 32 mapped bones .*missing: f_pinky.03.L, thumb.03.L"):
+        bpy.ops.handmocap.retarget(source=src["left"].name, target=rig.name)
