@@ -17,6 +17,8 @@ bpy = pytest.importorskip("bpy")
 from test_addon import CV_TO_WORLD, JOINT_KEYPOINT, ROOT, bone_world, clean_scene, install_addon, \
     uninstall_addon  # noqa: E402
 
+from test_rigify import measure  # noqa: E402
+
 pytestmark = [pytest.mark.blender, pytest.mark.xdist_group("bpy")]
 VIDEO = ROOT / "examples" / "hand_wave.mp4"
 CALIB = ROOT / "examples" / "hand_wave.calib.json"
@@ -43,7 +45,7 @@ def _prefs(addon):
     return bpy.context.preferences.addons[addon].preferences
 
 
-def test_track_video_imports_the_tracked_motion(addon, tmp_path):
+def test_track_video_imports_the_tracked_motion(addon, tmp_path, rigify_blend):
     from blender_addon.core.motion_reader import read_motion
 
     _prefs(addon).tracker_path = handmocap_exe()
@@ -70,6 +72,18 @@ def test_track_video_imports_the_tracked_motion(addon, tmp_path):
         scene.frame_set(f + 1)
         kp = np.asarray(track.keypoints_cam[-1], np.float64) @ CV_TO_WORLD.T
         assert np.abs(bone_world(arm, names) - kp[JOINT_KEYPOINT]).max() < 1e-3
+    # and on to the rig Rigify generates (IK arm, wrist too): a real capture, thumb included
+    arm = arms[0]
+    side = arm["handmocap_side"]
+    with bpy.data.libraries.load(str(rigify_blend), link=False) as (_, data_to):
+        data_to.objects = ["rig"]
+    rig = data_to.objects[0]
+    scene.collection.objects.link(rig)
+    assert bpy.ops.handmocap.retarget(source=arm.name, target=rig.name, transfer_wrist=True) == {"FINISHED"}
+    per_finger, tip_err, hand_err, _ = measure(arm, side, rig, side, generated=True, frames=range(1, MAX_FRAMES + 1))
+    print(f"\ntracked clip onto Rigify ({side}, IK, wrist too): per finger (deg) "
+          + " ".join(f"{f} {e:.3f}" for f, e in per_finger.items()) + f"; hand {hand_err:.3f} deg")
+    assert max(per_finger.values()) < 1.0 and hand_err < 2.0 and tip_err < 1e-3
 
 
 def test_tracking_is_cancelled_with_a_signal(tmp_path):
