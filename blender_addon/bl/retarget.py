@@ -155,8 +155,11 @@ def retarget(scene, src, tgt, bone_map: str, side: str | None = None, transfer_w
     keys = {mapped[j]: np.empty((len(frames), 4)) for j in fingers}
     if control:
         keys[control] = np.empty((len(frames), 4))
+    wm = bpy.context.window_manager
+    wm.progress_begin(0, len(frames))
     try:
         for t, f in enumerate(frames):
+            wm.progress_update(t)
             scene.frame_set(int(f))
             Ws = np.stack([_rot(src.matrix_world @ src.pose.bones[n].matrix) for n in snames])
             dS = (Ws @ np.swapaxes(src_rest, -1, -2))[None]
@@ -178,6 +181,7 @@ def retarget(scene, src, tgt, bone_map: str, side: str | None = None, transfer_w
                     arm_rot = Ot.T @ D[j][0] @ Ot @ t_rest[j]
                     keys[name][t] = _set_basis_rotation(tgt.pose.bones[name], _basis_for(tgt, name, arm_rot))
     finally:
+        wm.progress_end()
         scene.frame_set(current)
     # the new action goes on after baking (the rig's own animation played meanwhile); assigning
     # it also makes Blender rebuild the rig's animation relations
