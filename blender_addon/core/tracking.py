@@ -195,5 +195,10 @@ class TrackJob:
                 self.proc.wait()
             except ProcessLookupError:
                 pass
+            if posix:  # children (the video decoder) that outlived the tracker
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
         elif self.state == "running":
             self.poll()

@@ -99,7 +99,10 @@ def test_tracking_is_cancelled_with_a_signal(tmp_path):
     assert job.proc.returncode is not None and job.proc.returncode != 0
     assert job.poll() == "cancelled"
     assert not (out / "hand_wave.motion.npz").exists()  # nothing half-written left behind
-    assert live_group_members(job.proc.pid) == []  # the decoder (ffmpeg) was stopped too
+    t_end = time.monotonic() + 10  # the decoder (ffmpeg) is stopped too, within moments
+    while live_group_members(job.proc.pid) and time.monotonic() < t_end:
+        time.sleep(0.1)
+    assert live_group_members(job.proc.pid) == []
 
 
 def live_group_members(pgid: int) -> list[int]:
