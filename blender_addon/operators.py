@@ -10,12 +10,13 @@ from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from .core.hand_model import HandModelError
 from .core.motion_reader import MotionFileError
-from .core.retarget import PRESETS, RIGMAP_DIR, BoneMapError
+from .core.retarget import PRESETS, RIGMAP_DIR, BoneMapError, describe_match, detect_preset, match_presets
 from .preferences import hand_model_path
 
 USER_ERRORS = (MotionFileError, HandModelError, BoneMapError, OSError, ValueError, KeyError)
-PRESET_ITEMS = [(p, p.replace("_", " ").title(), f"Bone names of the {p} preset") for p in PRESETS]
-PRESET_ITEMS.append(("CUSTOM", "Custom JSON", "A bone map JSON file (see Export Bone Map)"))
+PRESET_ONLY_ITEMS = [(p, p.replace("_", " ").title(), f"Bone names of the {p} preset") for p in PRESETS]
+PRESET_ITEMS = [("AUTO", "Detect", "The preset whose bone names match the target rig"), *PRESET_ONLY_ITEMS,
+                ("CUSTOM", "Custom JSON", "A bone map JSON file (see Export Bone Map)")]
 
 
 class HANDMOCAP_OT_import_motion(bpy.types.Operator, ImportHelper):
@@ -58,7 +59,7 @@ class HANDMOCAP_OT_retarget(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
     source: bpy.props.StringProperty(name="Source", description="Imported hand armature object")
     target: bpy.props.StringProperty(name="Target", description="Character armature object")
-    preset: bpy.props.EnumProperty(name="Bone map", items=PRESET_ITEMS, default="mixamo")
+    preset: bpy.props.EnumProperty(name="Bone map", items=PRESET_ITEMS, default="AUTO")
     bone_map_path: bpy.props.StringProperty(name="Bone map JSON", subtype="FILE_PATH")
     side: bpy.props.EnumProperty(name="Target hand", items=[
         ("AUTO", "Same as source", ""), ("right", "Right", ""), ("left", "Left", "")], default="AUTO")
@@ -71,21 +72,23 @@ class HANDMOCAP_OT_retarget(bpy.types.Operator):
     action_name: bpy.props.StringProperty(name="Action", default="")
 
     def execute(self, context):
-        from .bl.retarget import retarget
+        from .bl.retarget import retarget, source_side
 
         try:
             src = _armature(self.source, "source")
             tgt = _armature(self.target, "target")
+            side = source_side(src) if self.side == "AUTO" else self.side
             bone_map = self.bone_map_path if self.preset == "CUSTOM" else self.preset
             if self.preset == "CUSTOM" and not self.bone_map_path:
                 raise ValueError("custom bone map: no JSON file given")
-            action = retarget(context.scene, src, tgt, bone_map,
-                              None if self.side == "AUTO" else self.side,
+            if self.preset == "AUTO":
+                bone_map = detect_preset(tgt.data.bones.keys(), side).preset
+            action = retarget(context.scene, src, tgt, bone_map, side,
                               self.transfer_wrist, self.rest_correction, self.action_name or None)
         except USER_ERRORS as exc:
             self.report({"ERROR"}, str(exc).strip("'\""))
             return {"CANCELLED"}
-        self.report({"INFO"}, f"baked '{action.name}' on '{self.target}'")
+        self.report({"INFO"}, f"baked '{action.name}' on '{self.target}' (bone map {bone_map}, {side} hand)")
         return {"FINISHED"}
 
 
@@ -96,13 +99,46 @@ def _armature(name: str, role: str):
     return obj
 
 
+class HANDMOCAP_OT_detect_bone_map(bpy.types.Operator):
+    """Pick the bone-map preset whose bone names match the target rig; reports how many
+    mapped bones matched and which are missing"""
+
+    bl_idname = "handmocap.detect_bone_map"
+    bl_label = "Detect Bone Map"
+    bl_options = {"REGISTER", "UNDO"}
+    target: bpy.props.StringProperty(name="Target", description="Character armature object")
+
+    def execute(self, context):
+        try:
+            tgt = _armature(self.target, "target")
+        except USER_ERRORS as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        best = detect_into_settings(context.scene.handmocap, tgt)
+        if not best.sides:
+            self.report({"WARNING"}, f"no preset fits '{tgt.name}'; closest: {describe_match(best)}")
+        else:
+            self.report({"INFO"}, describe_match(best))
+        return {"FINISHED"}
+
+
+def detect_into_settings(settings, tgt):
+    """Score the presets on `tgt`'s bones, keep the report on the scene's settings and
+    select the best preset when it fits a whole hand. Returns the best PresetMatch."""
+    best = match_presets(tgt.data.bones.keys())[0]
+    settings.detect_report = describe_match(best)
+    if best.sides and settings.preset != best.preset:
+        settings.preset = best.preset
+    return best
+
+
 class HANDMOCAP_OT_export_bone_map(bpy.types.Operator, ExportHelper):
     """Write a bone-map preset to a JSON file, to edit and use as a custom map"""
 
     bl_idname = "handmocap.export_bone_map"
     bl_label = "Export Bone Map"
     filename_ext = ".json"
-    preset: bpy.props.EnumProperty(name="Preset", items=PRESET_ITEMS[:-1], default="mixamo")
+    preset: bpy.props.EnumProperty(name="Preset", items=PRESET_ONLY_ITEMS, default="mixamo")
 
     def execute(self, context):
         try:
@@ -148,5 +184,5 @@ def menu_export(self, context):
     self.layout.operator(HANDMOCAP_OT_export_fbx.bl_idname, text="Hand Motion FBX (.fbx)")
 
 
-CLASSES = (HANDMOCAP_OT_import_motion, HANDMOCAP_OT_retarget, HANDMOCAP_OT_export_bone_map,
-           HANDMOCAP_OT_export_fbx)
+CLASSES = (HANDMOCAP_OT_import_motion, HANDMOCAP_OT_retarget, HANDMOCAP_OT_detect_bone_map,
+           HANDMOCAP_OT_export_bone_map, HANDMOCAP_OT_export_fbx)

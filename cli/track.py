@@ -14,6 +14,18 @@ from .app import app
 DEFAULT_EXPORTS = "glb,preview"
 
 
+def _json_line(**fields) -> None:
+    import json
+
+    typer.echo(json.dumps(fields), nl=True)
+
+
+def _json_progress(path, done: int, total: int) -> None:
+    """One line a frame is too many for long videos: every 1% (and the first frame)."""
+    if done == 1 or not total or done == total or done % max(1, total // 100) == 0:
+        _json_line(event="progress", input=str(path), done=int(done), total=int(total or 0))
+
+
 @app.command()
 def track(
     ctx: typer.Context,
@@ -47,6 +59,7 @@ def track(
     ray: Annotated[Optional[str], typer.Option("--ray", help="Run each input as a task on a Ray cluster: 'local' (a private one for this run), 'auto' (the one RAY_ADDRESS or `ray start` names) or an address. Needs handmocap[ray].")] = None,
     cpus_per_task: Annotated[float, typer.Option(help="With --ray: CPUs each input asks for.")] = 1.0,
     gpus_per_task: Annotated[float, typer.Option(help="With --ray: GPUs each input asks for (0.5 = two per GPU); the model then runs on the GPU.")] = 0.0,
+    progress_json: Annotated[bool, typer.Option("--progress-json", help="Also print progress and results as JSON lines (for the Blender add-on).")] = False,
 ) -> None:
     """Track hands in videos and write motion files, GLB and previews (OBJ, FBX on request).
 
@@ -78,7 +91,13 @@ def track(
                              recursive, overwrite, image_folders)
     else:
         results = run_batch(inputs, out, options, exports, jobs=jobs, recursive=recursive,
-                            overwrite=overwrite, echo=typer.echo, image_folders=image_folders)
+                            overwrite=overwrite, echo=typer.echo, image_folders=image_folders,
+                            on_progress=_json_progress if progress_json else None)
+    if progress_json:
+        for r in results:
+            motion = (r.outputs or {}).get("motion") or [None]
+            _json_line(event="result", input=str(r.path), ok=r.ok, error=r.error,
+                       motion=str(motion[0]) if motion[0] else None)
     failed = [r for r in results if not r.ok]
     if failed:
         typer.secho(f"{len(failed)} of {len(results)} inputs failed", fg="red", err=True)

@@ -19,6 +19,8 @@ Arrays of track k (T_k frames on which the track exists, in frame order):
     t{k}.detected (T,) bool               False where the frame was bridged (interpolated)
     t{k}.reprojection_px (T,) float32     mean 2D distance of projected model keypoints
 Left-hand tracks hold the parameters of the left model (`HandModel(side='left')`).
+Metadata keys added within version 1 (optional, readers ignore what they do not know):
+    source_relative    the source video relative to the motion file's folder
 """
 from __future__ import annotations
 
@@ -157,11 +159,26 @@ def _atomic(path: Path, write) -> None:
             tmp.unlink()
 
 
+def source_relative(source: str, folder: Path) -> str | None:
+    """The source video's path relative to the motion file's folder (posix separators), so
+    the video is found next to a motion file that was moved with it; None when the source
+    is not a file on disk."""
+    if not source or not Path(source).is_file():
+        return None
+    try:
+        return Path(os.path.relpath(Path(source).resolve(), Path(folder).resolve())).as_posix()
+    except ValueError:  # another drive (Windows)
+        return None
+
+
 def save_motion(motion: Motion, path: str | os.PathLike) -> Path:
     """Write `NAME.motion.npz` and its JSON sidecar atomically; returns the npz path."""
     npz_path, json_path = motion_paths(path)
     npz_path.parent.mkdir(parents=True, exist_ok=True)
     meta = motion.metadata()
+    relative = source_relative(motion.source, npz_path.parent)
+    if relative is not None:  # optional key (schema version 1 readers ignore it)
+        meta["source_relative"] = relative
     arrays: dict[str, np.ndarray] = {"meta_json": np.asarray(json.dumps(meta))}
     for k, t in enumerate(motion.tracks):
         T = len(t.frame_index)

@@ -4,6 +4,10 @@ docs/img/blender_import.png    a synthetic two-hand motion imported with the add
                                through the imported camera (closing hands, three frames)
 docs/img/blender_retarget.png  the right hand retargeted onto a Mixamo-style rig (bones
                                drawn as cones) with another rest pose, size and bone rolls
+docs/img/blender_rigify.png    the right hand retargeted (with "Wrist too") onto the rig
+                               Rigify generates from its Human metarig, arm in IK mode: the
+                               captured hand beside the rig's deform hand bones (cones),
+                               half-closed and closed
 Uses the add-on from the source tree and the test suite's synthetic motion and test rig.
 """
 from __future__ import annotations
@@ -57,13 +61,13 @@ def _save_strip(panels, path: Path) -> None:
     img.save()
 
 
-def _cone_mesh(rig) -> None:
+def _cone_mesh(rig, keep=lambda name: name != "forearm"):
     """Draw a rig's bones: one cone per bone (head to tail), skinned rigidly to its bone."""
     import bpy
 
     verts, faces, groups = [], [], []
     for bone in rig.data.bones:
-        if bone.name == "forearm":
+        if not keep(bone.name):
             continue
         m = np.array(bone.matrix_local)
         r, n0 = 0.15 * bone.length, len(verts)
@@ -81,12 +85,75 @@ def _cone_mesh(rig) -> None:
     obj.modifiers.new("Armature", "ARMATURE").object = rig
     obj.parent = rig
     obj.color = (0.95, 0.8, 0.3, 1)
+    return obj
+
+
+def _rigify_strip(tmp: Path, motion_path: Path) -> None:
+    """Generate Rigify's human rig, retarget the right hand onto it (IK arm, wrist too) and
+    render the captured hand (its camera) beside the rig's hand (a camera turned the same
+    way, framing the rig's hand)."""
+    import bpy
+    from mathutils import Vector
+    from handmocap.export.fbx import load_addon_package
+
+    addon = load_addon_package()
+    build = __import__(addon.__name__ + ".bl.build", fromlist=["x"])
+    retarget = __import__(addon.__name__ + ".bl.retarget", fromlist=["x"])
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.preferences.addon_enable(module="rigify")
+    bpy.ops.object.armature_human_metarig_add()
+    meta = bpy.context.active_object
+    bpy.ops.pose.rigify_generate()
+    rig = next(o for o in bpy.data.objects if o.type == "ARMATURE" and o is not meta)
+    scene = bpy.context.scene
+    _, arms = build.import_motion(motion_path, scene)
+    src = arms[0]
+    retarget.retarget(scene, src, rig, "rigify", transfer_wrist=True)
+    is_hand = lambda n: n.startswith(("DEF-f_", "DEF-thumb", "DEF-palm", "DEF-hand")) and n.endswith(".R")  # noqa: E731
+    cones = _cone_mesh(rig, is_hand)
+    src.children[0].color = (0.9, 0.62, 0.5, 1)
+    shown = {cones, src.children[0]}
+    for obj in scene.objects:
+        obj.hide_render = obj not in shown
+    _setup_render(scene, 280, 280)
+    scene.render.pixel_aspect_y = 1.0
+    cams = {}
+    for key in ("src", "rig"):
+        cams[key] = bpy.data.objects.new(key, bpy.data.cameras.new(key))
+        cams[key].data.type = "ORTHO"
+        scene.collection.objects.link(cams[key])
+    bones = {"src": (src, ("wrist.R", "index1.R", "middle1.R", "pinky1.R")),
+             "rig": (rig, ("DEF-hand.R", "DEF-f_index.01.R", "DEF-f_middle.01.R", "DEF-f_pinky.01.R"))}
+    meshes = {"src": src.children[0], "rig": cones}
+    panels = []
+    for f in (7, 13):
+        scene.frame_set(f)
+        for key, (obj, names) in bones.items():
+            # the same view in each hand's own frame: from the palm side, towards the thumb
+            w, i, m, p = (np.array(obj.matrix_world @ obj.pose.bones[n].head) for n in names)
+            y = (m - w) / np.linalg.norm(m - w)
+            z = np.cross(i - w, p - w)
+            z = z - z @ y * y
+            z /= np.linalg.norm(z)
+            x = np.cross(y, z)
+            size = 2.4 * np.linalg.norm(m - w)  # the same at every frame
+            view = 0.55 * z - 0.85 * x
+            cam = cams[key]
+            cam.data.ortho_scale = 1.15 * size
+            cam.location = Vector(w + 0.3 * size * y + 3 * size * view)
+            cam.rotation_euler = Vector(-view).to_track_quat("-Z", "Y").to_euler()
+            cam.data.clip_end = 10 * size
+            for k2, mesh in meshes.items():
+                mesh.hide_render = k2 != key
+            scene.camera = cam
+            panels.append(_render(scene, tmp / f"rigify_{key}_{f}.png", f))
+    _save_strip(panels, OUT / "blender_rigify.png")
 
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
-    sys.path.insert(0, str(ROOT / "tests"))
     sys.path.insert(0, str(ROOT / "tests" / "blender"))
+    sys.path.insert(0, str(ROOT / "tests"))  # first: tests/conftest.py, not tests/blender's
     import bpy
     from conftest import synthetic_motion
     from mathutils import Vector
@@ -141,6 +208,7 @@ def main() -> None:
         scene.camera = rig_cam
         panels.append(_render(scene, tmp / f"rt{f}.png", f))
     _save_strip(panels, OUT / "blender_retarget.png")
+    _rigify_strip(tmp, path)
     for p in sorted(OUT.glob("blender_*.png")):
         print(p, p.stat().st_size // 1024, "KiB")
 

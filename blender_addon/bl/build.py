@@ -152,8 +152,8 @@ def build_camera(motion: MotionData, coll, scene, frame_offset: int, video_backg
     scene.render.resolution_percentage = 100
     fy = K[1, 1] if K[1, 1] > 0 else K[0, 0]
     scene.render.pixel_aspect_x, scene.render.pixel_aspect_y = 1.0, float(K[0, 0] / fy)
-    src = Path(motion.source) if motion.source else None
-    if video_background and src is not None and src.is_file():
+    src = motion.source_file()
+    if video_background and src is not None:
         img = bpy.data.images.load(str(src), check_existing=True)
         img.source = "MOVIE" if src.suffix.lower() not in (".png", ".jpg", ".jpeg") else img.source
         bg = cam.background_images.new()

@@ -1,15 +1,25 @@
 """Retarget an imported hand armature onto a character rig and bake an action on the rig.
-The math is in ../core/retarget.py; this module samples poses and writes keyframes."""
+
+The math is in ../core/retarget.py. Real rigs put helper bones between the mapped ones
+(Rigify's MCH-*_drv bones, driven and constrained), so a bone's pose channel cannot be
+computed from rest matrices: the bake walks frame by frame, sets the driven bones level by
+level (parents first) and lets Blender evaluate the rig between levels, so each bone's
+channel is computed from its parent's evaluated pose, whatever sits between them.
+"""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from ..core.hand_model import MANO_JOINT_NAMES
-from ..core.retarget import chain_order, hand_frame, load_bone_map, retarget_deltas, \
-    world_to_basis, wrist_follow_delta
-from ..core.rotations import continuous_quaternions, matrix_to_quaternion
+from ..core.retarget import BoneMapError, dependency_levels, hand_frame, load_bone_spec, \
+    retarget_deltas, world_to_basis, wrist_follow_delta
+from ..core.rotations import axis_angle_to_matrix, continuous_quaternions, matrix_to_quaternion
 from ..core.skeleton import bone_names
 from .anim import assign_new_action, set_keys
+
+CONTROL_TEST_ANGLE = 0.3  # rad turned on a candidate hand control to see if it moves the hand
 
 
 def _rot(m) -> np.ndarray:
@@ -22,6 +32,10 @@ def _vec(v) -> np.ndarray:
     return np.array(list(v), dtype=np.float64)
 
 
+def _angle(a: np.ndarray, b: np.ndarray) -> float:
+    return math.degrees(math.acos(np.clip((np.trace(a.T @ b) - 1) / 2, -1, 1)))
+
+
 def source_side(src) -> str:
     side = src.get("handmocap_side")
     if side in ("right", "left"):
@@ -32,24 +46,86 @@ def source_side(src) -> str:
     raise ValueError(f"'{src.name}' is not an imported hand armature (no wrist.R / wrist.L bones)")
 
 
+def missing_bones(tgt, bone_map: str, side: str) -> list[str]:
+    """Mapped bones (and the map's hand_result) the target armature lacks."""
+    spec = load_bone_spec(bone_map, side)
+    wanted = list(spec.bones.values()) + ([spec.hand_result] if spec.hand_result else [])
+    return [b for b in wanted if b not in tgt.data.bones]
+
+
+def _evaluate(view_layer) -> None:
+    view_layer.update()
+
+
+def _set_basis_rotation(pb, L: np.ndarray) -> np.ndarray:
+    """Set a pose bone's rotation channel to the 3x3 rotation L; returns its quaternion."""
+    q = matrix_to_quaternion(L)
+    pb.rotation_mode = "QUATERNION"
+    pb.rotation_quaternion = tuple(q)
+    return q
+
+
+def _basis_for(tgt, name: str, arm_rot: np.ndarray) -> np.ndarray:
+    """Rotation channel that gives bone `name` the armature-space rotation `arm_rot`, from
+    its parent's evaluated pose."""
+    bone = tgt.data.bones[name]
+    parent = bone.parent
+    if parent is None:
+        return world_to_basis(arm_rot[None], None, _rot(bone.matrix_local), None)[0]
+    return world_to_basis(arm_rot[None], _rot(tgt.pose.bones[parent.name].matrix)[None],
+                          _rot(bone.matrix_local), _rot(parent.matrix_local))[0]
+
+
+def hand_control(tgt, wrist: str, result: str, candidates, view_layer) -> str:
+    """The bone that turns the visible hand: the mapped wrist bone, or the first of the
+    map's wrist_controls (an IK hand control) that does. Tried by turning each candidate a
+    little, evaluating the rig, and putting it back."""
+    if result == wrist:
+        return wrist
+    tried = []
+    for name in (wrist, *candidates):
+        if name not in tgt.pose.bones:
+            continue
+        pb = tgt.pose.bones[name]
+        before = _rot(tgt.pose.bones[result].matrix)
+        mode, quat, euler = pb.rotation_mode, tuple(pb.rotation_quaternion), tuple(pb.rotation_euler)
+        L = _rot(pb.matrix_basis) @ axis_angle_to_matrix(np.array([CONTROL_TEST_ANGLE, 0.0, 0.0]))
+        _set_basis_rotation(pb, L)
+        _evaluate(view_layer)
+        moved = _angle(before, _rot(tgt.pose.bones[result].matrix))
+        pb.rotation_mode = mode
+        pb.rotation_quaternion, pb.rotation_euler = quat, euler
+        _evaluate(view_layer)
+        if moved > 0.5 * math.degrees(CONTROL_TEST_ANGLE):
+            return name
+        tried.append(name)
+    raise BoneMapError(tgt.name, f"none of {', '.join(tried) or wrist} turns the hand '{result}' "
+                                 f"(check the rig's IK/FK switch)")
+
+
 def retarget(scene, src, tgt, bone_map: str, side: str | None = None, transfer_wrist: bool = False,
-             rest_correction: bool = True, action_name: str | None = None, frames=None):
+             rest_correction: bool = True, action_name: str | None = None, frames=None, view_layer=None):
     """Bake `src`'s hand motion onto `tgt`'s mapped bones; returns the new action on `tgt`.
 
     Args:
         bone_map: preset name (core.retarget.PRESETS) or a bone-map JSON path.
         side: target hand ('right'/'left'); None = the source's side.
-        transfer_wrist: also drive the target hand bone (orientation as captured).
+        transfer_wrist: also turn the target hand as captured (through whichever control
+            moves it: the FK hand bone, or the IK hand control in IK arm mode).
         frames: scene frames to bake (default: the source action's range).
     """
+    import bpy
+
+    view_layer = view_layer or bpy.context.view_layer
     sside = source_side(src)
     side = side or sside
     snames = bone_names(sside)
-    mapping = load_bone_map(bone_map, side)
-    missing = [b for b in mapping.values() if b not in tgt.data.bones]
+    spec = load_bone_spec(bone_map, side)
+    missing = missing_bones(tgt, bone_map, side)
     if missing:
-        raise ValueError(f"target '{tgt.name}' has no bone '{missing[0]}' (bone map '{bone_map}', {side} hand)")
-    mapped = {MANO_JOINT_NAMES.index(j): b for j, b in mapping.items()}
+        raise ValueError(f"target '{tgt.name}' has no bone '{missing[0]}' (bone map '{bone_map}', {side} hand; "
+                         f"{len(missing)} missing)")
+    mapped = {MANO_JOINT_NAMES.index(j): b for j, b in spec.bones.items()}
     if frames is None:
         act = src.animation_data.action if src.animation_data else None
         if act is None:
@@ -66,57 +142,53 @@ def retarget(scene, src, tgt, bone_map: str, side: str | None = None, transfer_w
     t_heads = {j: _vec(tgt.matrix_world @ b.head_local) for j, b in tb.items()}
     Hs = hand_frame(src_heads[0], src_heads[1], src_heads[4], src_heads[7], sside)
     Ht = hand_frame(t_heads[0], t_heads[1], t_heads[4], t_heads[7], side)
-
-    # parents of driven bones that are not driven themselves: sampled, they carry the rig's pose
-    driven = {b for j, b in mapped.items() if j != 0 or transfer_wrist}
-    hand_name = mapped[0]
-    extra = {b.parent.name for j, b in tb.items() if j != 0 and b.parent is not None
-             and b.parent.name not in driven} | {hand_name}
-    if transfer_wrist and tb[0].parent is not None:
-        extra.add(tb[0].parent.name)
-    T = len(frames)
-    Ws = np.empty((T, 16, 3, 3))
-    sampled = {n: np.empty((T, 3, 3)) for n in extra}
-    current = scene.frame_current
-    for t, f in enumerate(frames):
-        scene.frame_set(int(f))
-        for j, n in enumerate(snames):
-            Ws[t, j] = _rot(src.matrix_world @ src.pose.bones[n].matrix)
-        for n in extra:
-            sampled[n][t] = _rot(tgt.pose.bones[n].matrix)
-    scene.frame_set(current)
-
-    dS = Ws @ np.swapaxes(src_rest, -1, -2)[None]
-    hand_rest_w = Ot @ t_rest[0]
-    if transfer_wrist:
-        dT = wrist_follow_delta(dS[:, 0], Hs, Ht)
-    else:
-        dT = (Ot[None] @ sampled[hand_name]) @ hand_rest_w.T[None]
+    result = spec.hand_result or mapped[0]
+    result_rest = _rot(tgt.data.bones[result].matrix_local)
     fingers = {j: Ot @ t_rest[j][:, 1] for j in mapped if j != 0}
-    D = retarget_deltas(dS, Hs, src_rest[:, :, 1], Ht, fingers, dT, rest_correction)
-    posed = {mapped[j]: Ot.T[None] @ D[j] @ (Ot @ t_rest[j])[None] for j in D}
-    if transfer_wrist:
-        posed[hand_name] = Ot.T[None] @ dT @ hand_rest_w[None]
-        # undriven bones between the hand and the fingers (palms, metacarpals) ride on the hand
-        ride = posed[hand_name] @ np.swapaxes(sampled[hand_name], -1, -2)
-        hand_parent = tb[0].parent.name if tb[0].parent is not None else None
-        sampled = {n: (r if n in (hand_name, hand_parent) else ride @ r) for n, r in sampled.items()}
 
+    current = scene.frame_current
+    scene.frame_set(int(frames[0]))
+    control = hand_control(tgt, mapped[0], result, spec.wrist_controls, view_layer) if transfer_wrist else None
+    parent_of = {b.name: (b.parent.name if b.parent else None) for b in tgt.data.bones}
+    levels = dependency_levels([mapped[j] for j in fingers], parent_of)
+    joint_of = {b: j for j, b in mapped.items()}
+    keys = {mapped[j]: np.empty((len(frames), 4)) for j in fingers}
+    if control:
+        keys[control] = np.empty((len(frames), 4))
+    wm = bpy.context.window_manager
+    wm.progress_begin(0, len(frames))
+    try:
+        for t, f in enumerate(frames):
+            wm.progress_update(t)
+            scene.frame_set(int(f))
+            Ws = np.stack([_rot(src.matrix_world @ src.pose.bones[n].matrix) for n in snames])
+            dS = (Ws @ np.swapaxes(src_rest, -1, -2))[None]
+            if control:
+                dT = wrist_follow_delta(dS[:, 0], Hs, Ht)[0]
+                want = Ot.T @ dT @ Ot @ result_rest  # the visible hand, armature space
+                # the control carries the visible hand rigidly: keep their current offset
+                offset = _rot(tgt.pose.bones[result].matrix).T @ _rot(tgt.pose.bones[control].matrix)
+                keys[control][t] = _set_basis_rotation(tgt.pose.bones[control], _basis_for(tgt, control, want @ offset))
+                _evaluate(view_layer)
+            hand_now = Ot @ _rot(tgt.pose.bones[result].matrix)
+            dT = hand_now @ (Ot @ result_rest).T
+            D = retarget_deltas(dS, Hs, src_rest[:, :, 1], Ht, fingers, dT[None], rest_correction)
+            for k, level in enumerate(levels):
+                if k:
+                    _evaluate(view_layer)
+                for name in level:
+                    j = joint_of[name]
+                    arm_rot = Ot.T @ D[j][0] @ Ot @ t_rest[j]
+                    keys[name][t] = _set_basis_rotation(tgt.pose.bones[name], _basis_for(tgt, name, arm_rot))
+    finally:
+        wm.progress_end()
+        scene.frame_set(current)
+    # the new action goes on after baking (the rig's own animation played meanwhile); assigning
+    # it also makes Blender rebuild the rig's animation relations
     old = tgt.animation_data.action if tgt.animation_data else None
     action = assign_new_action(tgt, action_name or f"{src.name}_to_{tgt.name}", copy_from=old)
-    order = chain_order({j: None for j in mapped if j != 0 or transfer_wrist})
-    for j in order:
-        bone = tb[j]
-        name = bone.name
-        parent = bone.parent
-        if parent is None:
-            L = world_to_basis(posed[name], None, t_rest[j], None)
-        else:
-            Pp = posed.get(parent.name)
-            if Pp is None:
-                Pp = sampled[parent.name]
-            L = world_to_basis(posed[name], Pp, t_rest[j], _rot(parent.matrix_local))
-        q = continuous_quaternions(matrix_to_quaternion(L))
-        tgt.pose.bones[name].rotation_mode = "QUATERNION"
-        set_keys(action, tgt, f'pose.bones["{name}"].rotation_quaternion', frames, q, name)
+    for name, q in keys.items():
+        set_keys(action, tgt, f'pose.bones["{name}"].rotation_quaternion', frames,
+                 continuous_quaternions(q), name)
+    scene.frame_set(current)
     return action

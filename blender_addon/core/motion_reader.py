@@ -62,6 +62,18 @@ class MotionData:
     K: np.ndarray
     hand_model_id: str
     tracks: list = field(default_factory=list)
+    source_relative: str = ""
+
+    def source_file(self) -> Path | None:
+        """The source video on disk: next to the motion file first (source_relative, then a
+        relative `source`), then `source` as written; None if none exists."""
+        folder = Path(self.path).parent
+        candidates = [folder / self.source_relative] if self.source_relative else []
+        if self.source:
+            src = Path(self.source)
+            candidates += [src] if src.is_absolute() else [folder / src, src]
+        found = next((c for c in candidates if c.is_file()), None)
+        return found.resolve() if found is not None else None
 
 
 def motion_npz_path(path) -> Path:
@@ -105,7 +117,8 @@ def read_motion(path) -> MotionData:
         return MotionData(path=npz, source=str(meta.get("source", "")), fps=float(meta["fps"]),
                           num_frames=int(meta["num_frames"]),
                           image_size=tuple(int(v) for v in meta["image_size"]), K=K,
-                          hand_model_id=str(meta.get("hand_model_id", "")), tracks=tracks)
+                          hand_model_id=str(meta.get("hand_model_id", "")), tracks=tracks,
+                          source_relative=str(meta.get("source_relative") or ""))
     except KeyError as exc:
         raise MotionFileError(npz, f"metadata lacks key {exc}") from None
     except (TypeError, ValueError) as exc:

@@ -15,6 +15,7 @@ bone is kept: only its change is driven. dT_hand is the target hand's own world 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,16 +34,25 @@ class BoneMapError(ValueError):
         super().__init__(f"{source}: {reason}")
 
 
-def load_bone_map(preset_or_path: str, side: str) -> dict[str, str]:
-    """MANO joint name -> target bone name for one side.
+@dataclass(frozen=True)
+class BoneMap:
+    """One side of a bone map. bones: MANO joint -> target bone; hand_result: the bone that
+    shows the hand (a deform bone; None = the wrist bone itself); wrist_controls: other bones
+    that may be what moves the hand (an IK hand control), tried when the wrist bone does not."""
 
-    A preset name (PRESETS) or a path to a JSON file of the same form:
-    {"name": ..., "sides": {"right": {"Side": "Right", "s": "R"}, "left": {...}},
-     "bones": {"wrist": "mixamorig:{Side}Hand", "index1": ..., ...}}
-    Bone names may use the tokens of `sides` in str.format style; joints left out (or
-    mapped to "") are not driven.
-    """
-    path = RIGMAP_DIR / f"{preset_or_path}.json" if preset_or_path in PRESETS else Path(preset_or_path)
+    name: str
+    bones: dict
+    hand_result: str | None = None
+    wrist_controls: tuple = field(default_factory=tuple)
+
+
+def _map_path(preset_or_path: str) -> Path:
+    return RIGMAP_DIR / f"{preset_or_path}.json" if preset_or_path in PRESETS else Path(preset_or_path)
+
+
+def read_bone_map_spec(preset_or_path: str) -> dict:
+    """The raw JSON of a preset or bone-map file (checked to hold a 'bones' mapping)."""
+    path = _map_path(preset_or_path)
     try:
         spec = json.loads(Path(path).read_text())
     except OSError as exc:
@@ -51,21 +61,114 @@ def load_bone_map(preset_or_path: str, side: str) -> dict[str, str]:
         raise BoneMapError(path, f"not valid JSON ({exc})") from None
     if not isinstance(spec, dict) or not isinstance(spec.get("bones"), dict):
         raise BoneMapError(path, "expected an object with a 'bones' mapping")
+    return spec
+
+
+def load_bone_spec(preset_or_path: str, side: str) -> BoneMap:
+    """The BoneMap of one side. A preset name (PRESETS) or a path to a JSON file of the form:
+    {"name": ..., "sides": {"right": {"Side": "Right", "s": "R"}, "left": {...}},
+     "bones": {"wrist": "mixamorig:{Side}Hand", "index1": ..., ...},
+     "hand_result": "DEF-hand.{s}", "wrist_controls": ["hand_ik.{s}"]}   (last two optional)
+    Bone names may use the tokens of `sides` in str.format style; joints left out (or
+    mapped to "") are not driven.
+    """
+    path = _map_path(preset_or_path)
+    spec = read_bone_map_spec(preset_or_path)
     tokens = spec.get("sides", {}).get(side, {})
     unknown = [k for k in spec["bones"] if k not in MANO_JOINT_NAMES]
     if unknown:
         raise BoneMapError(path, f"unknown joint '{unknown[0]}' (joints: {', '.join(MANO_JOINT_NAMES)})")
-    out = {}
-    for joint, name in spec["bones"].items():
-        if name:
-            try:
-                out[joint] = str(name).format(**tokens)
-            except (KeyError, IndexError) as exc:
-                raise BoneMapError(path, f"bone '{name}' uses unknown token {exc} for side '{side}'") from None
+
+    def fmt(name):
+        try:
+            return str(name).format(**tokens)
+        except (KeyError, IndexError) as exc:
+            raise BoneMapError(path, f"bone '{name}' uses unknown token {exc} for side '{side}'") from None
+
+    bones = {joint: fmt(name) for joint, name in spec["bones"].items() if name}
     for needed in ("wrist", "index1", "middle1", "pinky1"):
-        if needed not in out:
+        if needed not in bones:
             raise BoneMapError(path, f"the map must name the '{needed}' bone (it defines the hand frame)")
-    return out
+    result = spec.get("hand_result")
+    controls = spec.get("wrist_controls", [])
+    if not isinstance(controls, list):
+        raise BoneMapError(path, "'wrist_controls' must be a list of bone names")
+    return BoneMap(str(spec.get("name", path.stem)), bones, fmt(result) if result else None,
+                   tuple(fmt(c) for c in controls if c))
+
+
+def load_bone_map(preset_or_path: str, side: str) -> dict[str, str]:
+    """MANO joint name -> target bone name for one side (see load_bone_spec)."""
+    return load_bone_spec(preset_or_path, side).bones
+
+
+@dataclass(frozen=True)
+class PresetMatch:
+    """How well a preset's bone names fit a rig: matched of total mapped bones (both
+    sides), the sides fully present, and the mapped bones the rig lacks."""
+
+    preset: str
+    matched: int
+    total: int
+    sides: tuple
+    missing: tuple
+
+
+def match_presets(bone_names) -> list[PresetMatch]:
+    """Every preset scored against a rig's bone names, best first (most matched bones,
+    then fewest missing)."""
+    names = set(bone_names)
+    out = []
+    for preset in PRESETS:
+        wanted = {side: list(load_bone_map(preset, side).values()) for side in ("right", "left")}
+        missing = [b for side in wanted for b in wanted[side] if b not in names]
+        total = sum(len(v) for v in wanted.values())
+        sides = tuple(side for side, bones in wanted.items() if all(b in names for b in bones))
+        out.append(PresetMatch(preset, total - len(missing), total, sides, tuple(missing)))
+    return sorted(out, key=lambda m: (-m.matched, len(m.missing), PRESETS.index(m.preset)))
+
+
+def describe_match(m: PresetMatch, shown: int = 6) -> str:
+    """One line for the UI: 'rigify: 32 of 32 mapped bones (right and left hands)' or
+    '...; missing: a, b, c (+N more)'."""
+    sides = " and ".join(m.sides) + (" hands" if len(m.sides) > 1 else " hand") if m.sides else "no complete hand"
+    text = f"{m.preset}: {m.matched} of {m.total} mapped bones ({sides})"
+    if m.missing:
+        more = f" (+{len(m.missing) - shown} more)" if len(m.missing) > shown else ""
+        text += f"; missing: {', '.join(m.missing[:shown])}{more}"
+    return text
+
+
+def detect_preset(bone_names, side: str | None = None) -> PresetMatch:
+    """The best-matching preset for a rig (complete for `side` when given). Raises
+    BoneMapError naming the closest preset and its missing bones when none fits."""
+    ranked = match_presets(bone_names)
+    fitting = [m for m in ranked if (side in m.sides if side else m.sides)]
+    if fitting:
+        return fitting[0]
+    raise BoneMapError("bone map", f"no preset fits this rig{f' ({side} hand)' if side else ''}; closest: "
+                                   f"{describe_match(ranked[0])}; use a custom bone map")
+
+
+def dependency_levels(bones, parent_of) -> list[list[str]]:
+    """Bones grouped so that every bone comes after all its ancestors among `bones`.
+
+    Args:
+        bones: names of the driven bones; parent_of: name -> parent name (None at a root),
+            for every bone of the rig (helper bones in between included).
+    Returns:
+        [[level-0 names], [level-1 names], ...]: a bone's level is the number of driven
+        bones above it in the rig's hierarchy.
+    """
+    driven = set(bones)
+    depth = {}
+    for b in bones:
+        d, p = 0, parent_of.get(b)
+        while p is not None:
+            d += p in driven
+            p = parent_of.get(p)
+        depth[b] = d
+    return [sorted(b for b in bones if depth[b] == level) for level in range(max(depth.values(), default=-1) + 1)]
 
 
 def hand_frame(wrist, index_mcp, middle_mcp, pinky_mcp, side: str) -> np.ndarray:

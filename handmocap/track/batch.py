@@ -109,8 +109,11 @@ def _progress_bar():
 
 def run_batch(paths: Iterable[Path], out_dir: Path, options: TrackOptions, exports: list[str],
               jobs: int = 1, recursive: bool = True, overwrite: bool = False,
-              echo: Callable[[str], None] = print, image_folders: str = "auto") -> list[InputResult]:
+              echo: Callable[[str], None] = print, image_folders: str = "auto",
+              on_progress: Callable[[Path, int, int], None] | None = None) -> list[InputResult]:
     """Process every input; returns one `InputResult` per input, in input order.
+
+    on_progress(input, frames_done, frames_total) is called while an input decodes (jobs=1).
 
     image_folders: "auto" (numbered frames of one size are a sequence, other image folders
     photos: `video.image_folders`), "stills" or "sequence".
@@ -126,7 +129,7 @@ def run_batch(paths: Iterable[Path], out_dir: Path, options: TrackOptions, expor
     with interrupt.catch_interrupts():
         try:
             if jobs <= 1 or len(todo) <= 1:
-                _run_serial(todo, out_dir, options, exports, overwrite, results, in_flight, echo)
+                _run_serial(todo, out_dir, options, exports, overwrite, results, in_flight, echo, on_progress)
             else:
                 _run_parallel(todo, out_dir, options, exports, overwrite, jobs, results, in_flight, echo)
         except Interrupted as exc:
@@ -174,7 +177,7 @@ def _finish(i: int, result: InputResult, results: dict, in_flight: dict, echo) -
     echo(result.summary())
 
 
-def _run_serial(todo, out_dir, options, exports, overwrite, results, in_flight, echo) -> None:
+def _run_serial(todo, out_dir, options, exports, overwrite, results, in_flight, echo, on_progress=None) -> None:
     from ..detect.mediapipe_hands import MediaPipeHandDetector  # noqa: F401 (fail early)
 
     with _progress_bar() as bar:
@@ -183,9 +186,11 @@ def _run_serial(todo, out_dir, options, exports, overwrite, results, in_flight, 
             task = bar.add_task(path.name, total=None, rate="-")
             t0 = time.perf_counter()
 
-            def progress(done, total, task=task, t0=t0):
+            def progress(done, total, task=task, t0=t0, path=path):
                 bar.update(task, completed=done, total=total or None,
                            rate=f"{done / max(time.perf_counter() - t0, 1e-9):.1f}")
+                if on_progress:
+                    on_progress(path, done, total)
 
             result = process_input(path, out_dir, options, exports, overwrite, root, progress=progress)
             bar.remove_task(task)
@@ -260,7 +265,6 @@ def _stop_pool(pool) -> None:
         if p.is_alive():
             p.kill()
             p.join(timeout=1.0)
-
 
 
 def write_still_summaries(items, results: dict[int, InputResult], out_dir: Path) -> None:

@@ -16,8 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools"))
 import build_addon  # noqa: E402
 
-from handmocap.hand.joints import FINGERTIP_KEYPOINTS, MANO_TO_KEYPOINTS  # noqa: E402
-from handmocap.motion import save_motion  # noqa: E402
+from blender_addon.core.hand_model import MANO_TO_KEYPOINTS  # noqa: E402  (bpy-free, no torch)
 
 # one worker runs every bpy test in order: bpy state (preferences, add-ons) is per process
 pytestmark = [pytest.mark.blender, pytest.mark.xdist_group("bpy")]
@@ -26,6 +25,19 @@ POSITION_TOL_M = 1e-3  # bone heads/tails vs the motion's keypoints_cam: 1 mm
 CV_TO_WORLD = np.array([[1.0, 0, 0], [0, 0, 1], [0, -1, 0]])
 JOINT_KEYPOINT = [MANO_TO_KEYPOINTS.index(j) for j in range(16)]  # keypoint of each MANO joint
 DISTAL = (15, 3, 6, 12, 9)  # MANO distal joints in fingertip (thumb..pinky) order
+FINGERTIP_KEYPOINTS = (4, 8, 12, 16, 20)
+
+
+def rewrite_meta(npz: Path, out: Path, **changes) -> Path:
+    """Copy of a motion file with metadata keys changed (numpy only: these tests also run
+    where the handmocap package is not installed)."""
+    with np.load(npz) as z:
+        data = {k: z[k] for k in z.files}
+    meta = json.loads(str(data["meta_json"]))
+    meta.update(changes)
+    data["meta_json"] = np.asarray(json.dumps(meta))
+    np.savez(out, **data)
+    return out
 
 
 def install_addon(tmp_dir: Path) -> str:
@@ -87,8 +99,9 @@ def test_installs_and_enables_from_zip(addon):
     assert imports == []
 
 
-def test_import_bones_follow_keypoints(addon, motion, motion_file):
-    arms = import_file(motion_file)
+def test_import_bones_follow_keypoints(addon, motion_data, motion_npz):
+    motion = motion_data
+    arms = import_file(motion_npz)
     assert len(arms) == 2
     worst = 0.0
     for arm, track in zip(arms, motion.tracks):
@@ -105,11 +118,12 @@ def test_import_bones_follow_keypoints(addon, motion, motion_file):
     assert worst < POSITION_TOL_M, f"bone positions off by {worst * 1000:.4f} mm"
 
 
-def test_skinned_mesh_matches_hand_model(addon, motion, motion_file):
-    import torch
+def test_skinned_mesh_matches_hand_model(addon, motion_data, motion_npz):
+    torch = pytest.importorskip("torch")  # the package's hand model: main environment only
     from handmocap.hand import HandModel
 
-    arms = import_file(motion_file)
+    motion = motion_data
+    arms = import_file(motion_npz)
     f = 12
     bpy.context.scene.frame_set(f + 1)
     dg = bpy.context.evaluated_depsgraph_get()
@@ -126,10 +140,11 @@ def test_skinned_mesh_matches_hand_model(addon, motion, motion_file):
         assert np.abs(verts - ref).max() < POSITION_TOL_M
 
 
-def test_scene_camera_and_timing(addon, motion, motion_file):
+def test_scene_camera_and_timing(addon, motion_data, motion_npz):
     from bpy_extras.object_utils import world_to_camera_view
 
-    import_file(motion_file)
+    motion = motion_data
+    import_file(motion_npz)
     scene = bpy.context.scene
     assert scene.render.fps / scene.render.fps_base == pytest.approx(motion.fps)
     assert (scene.frame_start, scene.frame_end) == (1, motion.num_frames)
@@ -145,12 +160,12 @@ def test_scene_camera_and_timing(addon, motion, motion_file):
                 assert np.allclose(px, track.keypoints_px[f, k], atol=0.05), (px, track.keypoints_px[f, k])
 
 
-def test_bone_x_is_flexion_axis_for_both_hands(addon, motion, motion_file):
+def test_bone_x_is_flexion_axis_for_both_hands(addon, motion_npz):
     """Curling fingers is a positive rotation about each bone's local X, left and right.
     The clip flexes about the model's z axis, which lies in the palm plane: in every bone
     frame it has no Z (palm-normal) part and a positive X part (splayed fingers such as
     the pinky, ~25 degrees off the model's x axis, add some Y)."""
-    arms = import_file(motion_file)
+    arms = import_file(motion_npz)
     bpy.context.scene.frame_set(12 + 1)  # fully closed in the synthetic clip (1.2 rad a joint)
     for arm in arms:
         for bone in arm.pose.bones:
@@ -159,23 +174,44 @@ def test_bone_x_is_flexion_axis_for_both_hands(addon, motion, motion_file):
                 assert axis.x > 0.85 and abs(axis.z) < 0.02 and angle == pytest.approx(1.2, abs=0.01), (bone.name, axis, angle)
 
 
-def test_video_becomes_camera_background(addon, motion, tmp_path):
-    import cv2
-
-    video = tmp_path / "clip.avi"
-    W, H = motion.image_size
-    vw = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), motion.fps, (W, H))
-    for i in range(motion.num_frames):
-        vw.write(np.full((H, W, 3), 10 * i % 255, np.uint8))
-    vw.release()
-    motion.source = str(video)
-    path = save_motion(motion, tmp_path / "with_video")
+def test_video_becomes_camera_background(addon, motion_data, motion_npz, tmp_path):
+    motion = motion_data
+    video = ROOT / "examples" / "hand_wave.mp4"
+    path = rewrite_meta(motion_npz, tmp_path / "with_video.motion.npz", source=str(video))
     import_file(path)
     cam = bpy.context.scene.camera.data
     assert cam.show_background_images and len(cam.background_images) == 1
     bg = cam.background_images[0]
     assert Path(bg.image.filepath) == video and bg.image.source == "MOVIE"
     assert bg.image_user.frame_start == 1 and bg.image_user.frame_duration == motion.num_frames
+
+
+def test_video_found_next_to_a_moved_motion_file(addon, motion_npz, tmp_path):
+    """A relative source path is looked up next to the motion file, not in Blender's
+    working directory; source_relative wins over a stale absolute source."""
+    shoot = tmp_path / "moved_shoot"
+    (shoot / "out").mkdir(parents=True)
+    video = shoot / "clip.mp4"
+    video.write_bytes((ROOT / "examples" / "hand_wave.mp4").read_bytes())
+    for name, meta in (("relative", dict(source="../clip.mp4")),
+                       ("stale", dict(source="/nonexistent/old_shoot/clip.mp4", source_relative="../clip.mp4"))):
+        path = rewrite_meta(motion_npz, shoot / "out" / f"{name}.motion.npz", **meta)
+        import_file(path)
+        bg = bpy.context.scene.camera.data.background_images
+        assert len(bg) == 1 and Path(bg[0].image.filepath).resolve() == video.resolve(), name
+
+
+def test_motion_writer_records_the_source_relative_to_the_motion(tmp_path, motion_npz):
+    motion_mod = pytest.importorskip("handmocap.motion")  # the package's writer (main environment)
+    motion = motion_mod.load_motion(motion_npz)
+    video = tmp_path / "shoot" / "clip.mp4"
+    video.parent.mkdir()
+    video.write_bytes(b"video")
+    motion.source = str(video)
+    path = motion_mod.save_motion(motion, tmp_path / "shoot" / "out" / "clip")
+    meta = json.loads(path.with_name("clip.motion.json").read_text())
+    assert meta["source_relative"] == "../clip.mp4" and meta["version"] == 1
+    assert motion_mod.load_motion(path).source == str(video)  # still readable by the package
 
 
 def _corrupt(tmp_path, motion_file, kind):
@@ -211,8 +247,8 @@ def _corrupt(tmp_path, motion_file, kind):
     ("truncated", "not a readable motion file"),
     ("garbage", "not a readable motion file"),
 ])
-def test_bad_files_get_an_error_report(addon, tmp_path, motion_file, kind, message):
-    bad = _corrupt(tmp_path, motion_file, kind)
+def test_bad_files_get_an_error_report(addon, tmp_path, motion_npz, kind, message):
+    bad = _corrupt(tmp_path, motion_npz, kind)
     clean_scene()
     with pytest.raises(RuntimeError) as exc:  # bpy.ops turns an ERROR report into RuntimeError
         bpy.ops.handmocap.import_motion(filepath=str(bad))
@@ -222,7 +258,7 @@ def test_bad_files_get_an_error_report(addon, tmp_path, motion_file, kind, messa
     assert not any(o.type == "ARMATURE" for o in bpy.data.objects)
 
 
-def test_missing_file_and_bad_hand_model(addon, tmp_path, motion_file):
+def test_missing_file_and_bad_hand_model(addon, tmp_path, motion_npz):
     clean_scene()
     with pytest.raises(RuntimeError, match="motion file not found"):
         bpy.ops.handmocap.import_motion(filepath=str(tmp_path / "none.motion.npz"))
@@ -232,12 +268,12 @@ def test_missing_file_and_bad_hand_model(addon, tmp_path, motion_file):
     prefs.hand_model_path = str(bad_model)
     try:
         with pytest.raises(RuntimeError, match="missing key 'shapedirs'"):
-            bpy.ops.handmocap.import_motion(filepath=str(motion_file))
+            bpy.ops.handmocap.import_motion(filepath=str(motion_npz))
     finally:
         prefs.hand_model_path = ""
 
 
-def test_user_hand_model_from_preferences(addon, tmp_path, motion, motion_file):
+def test_user_hand_model_from_preferences(addon, tmp_path, motion_npz):
     """A MANO-format .npz set in the preferences is used for the mesh and bones."""
     with np.load(ROOT / "handmocap/hand/data/open_hand.npz") as z:
         arrays = {k: z[k] for k in ("v_template", "shapedirs", "J_regressor", "weights", "f")}
@@ -248,11 +284,11 @@ def test_user_hand_model_from_preferences(addon, tmp_path, motion, motion_file):
     prefs.hand_model_path = str(path)
     try:
         clean_scene()
-        assert bpy.ops.handmocap.import_motion(filepath=str(motion_file)) == {"FINISHED"}
+        assert bpy.ops.handmocap.import_motion(filepath=str(motion_npz)) == {"FINISHED"}
         arm = next(o for o in bpy.data.objects if o.type == "ARMATURE" and o["handmocap_track"] == 0)
         assert arm["handmocap_model_match"] == 0
         length = arm.data.bones["wrist.R"].length
     finally:
         prefs.hand_model_path = ""
-    arms = import_file(motion_file)
+    arms = import_file(motion_npz)
     assert length == pytest.approx(1.1 * arms[0].data.bones["wrist.R"].length, rel=0.05)

@@ -1,6 +1,7 @@
-"""Retargeting onto character rigs built in the test: a Mixamo-style rig and a Rigify
-metarig-style rig, both with other rest poses (curled fingers, turned hand, object
-transform), other bone rolls and another size than the captured hand, for both hands."""
+"""Retargeting onto character rigs built in the test in the styles of Mixamo, UE5's
+mannequin, MakeHuman/MPFB and Rigify's metarig: other rest poses (relaxed, curled fingers,
+turned hand, object transform), each family's bone rolls, metacarpal bones, another size
+than the captured hand, both hands. (The real Rigify rigs: test_rigify.py.)"""
 from __future__ import annotations
 
 import json
@@ -37,11 +38,17 @@ def _rot(axis, angle) -> np.ndarray:
 
 
 def rig_names(kind: str, side: str) -> dict:
-    """MANO joint name -> target bone name, plus extra bones, for the test rigs."""
+    """MANO joint name -> target bone name for the test rigs."""
     S, s = ("Right", "R") if side == "right" else ("Left", "L")
     if kind == "mixamo":
         names = {"wrist": f"mixamorig:{S}Hand"}
         names.update({f"{f}{i}": f"mixamorig:{S}Hand{f.capitalize()}{i}" for f in FINGERS for i in (1, 2, 3)})
+    elif kind == "ue5":
+        names = {"wrist": f"hand_{s.lower()}"}
+        names.update({f"{f}{i}": f"{f}_0{i}_{s.lower()}" for f in FINGERS for i in (1, 2, 3)})
+    elif kind == "mpfb":
+        names = {"wrist": f"wrist.{s}"}
+        names.update({f"{f}{i}": f"finger{k + 1}-{i}.{s}" for k, f in enumerate(FINGERS) for i in (1, 2, 3)})
     else:
         names = {"wrist": f"hand.{s}"}
         names.update({f"{f}{i}": (f"thumb.0{i}.{s}" if f == "thumb" else f"f_{f}.0{i}.{s}")
@@ -49,10 +56,41 @@ def rig_names(kind: str, side: str) -> dict:
     return names
 
 
+def metacarpal_name(kind: str, finger: str, side: str) -> str | None:
+    """The bone between the hand and a finger's first bone, in rigs that have one."""
+    s = "R" if side == "right" else "L"
+    if finger == "thumb" or kind == "mixamo":
+        return None
+    return {"ue5": f"{finger}_metacarpal_{s.lower()}",
+            "mpfb": f"metacarpal{FINGERS.index(finger)}.{s}",
+            "rigify": f"palm.{finger}.{s}"}[kind]
+
+
+# Rest curl of each finger joint (rad, about the joint's flexion axis): relaxed, not flat
+REST_CURL = {"thumb": (0.10, 0.15, 0.10), "index": (0.12, 0.20, 0.15), "middle": (0.14, 0.22, 0.16),
+             "ring": (0.16, 0.24, 0.17), "pinky": (0.18, 0.26, 0.18)}
+
+
+def roll_axis(kind: str, side: str, flex: np.ndarray, palm: np.ndarray, rng) -> np.ndarray:
+    """The direction the bone's local Z should face, per rig family (left = mirrored):
+    Mixamo-style: Z along the flexion axis (fingers curl about Z); UE5-style: Z out of the
+    back of the hand; MakeHuman/MPFB-style: Z out of the palm; Rigify-metarig-style: random."""
+    mirror = 1.0 if side == "right" else -1.0
+    if kind == "mixamo":
+        return mirror * flex
+    if kind == "ue5":
+        return -palm
+    if kind == "mpfb":
+        return palm
+    return rng.normal(size=3)
+
+
 def build_rig(kind: str, src, side: str, prefix_fix=None):
     """A character-style rig made from the source hand's rest joints, but: SCALE times
-    bigger, the hand turned (T-pose-like), fingers curled 0.35 rad at rest, random bone
-    rolls, a forearm (and Rigify palm bones) above the fingers, and an object transform."""
+    bigger, the hand turned (T-pose-like), fingers relaxed at rest (every joint curled a
+    little, REST_CURL), the family's bone rolls (roll_axis), a forearm, metacarpal bones
+    between the hand and the fingers (UE5, MPFB, Rigify palms), Mixamo's end bones, and an
+    object transform."""
     names = rig_names(kind, side)
     if prefix_fix:
         names = {k: prefix_fix(v) for k, v in names.items()}
@@ -61,14 +99,18 @@ def build_rig(kind: str, src, side: str, prefix_fix=None):
     tails = {n.rsplit(".", 1)[0]: np.array(mw @ b.tail_local) for n, b in src.data.bones.items()}
     xaxis = {n.rsplit(".", 1)[0]: np.array((mw.to_3x3() @ b.matrix_local.to_3x3()).col[0])
              for n, b in src.data.bones.items()}
+    zaxis = {n.rsplit(".", 1)[0]: np.array((mw.to_3x3() @ b.matrix_local.to_3x3()).col[2])
+             for n, b in src.data.bones.items()}
     wrist = heads["wrist"].copy()
-    for f in FINGERS:  # curl each finger at rest about its proximal bone's flexion axis
-        R = _rot(Vector(xaxis[f"{f}1"]), 0.35)
-        c = heads[f"{f}1"]
-        for i in (2, 3):
-            heads[f"{f}{i}"] = c + R @ (heads[f"{f}{i}"] - c)
-        for i in (1, 2, 3):
-            tails[f"{f}{i}"] = c + R @ (tails[f"{f}{i}"] - c)
+    for f in FINGERS:  # curl each joint about its own flexion axis, distal joints following
+        for i, angle in zip((1, 2, 3), REST_CURL[f]):
+            R = _rot(Vector(xaxis[f"{f}{i}"]), angle)
+            c = heads[f"{f}{i}"].copy()
+            for k in range(i, 4):
+                if k > i:
+                    heads[f"{f}{k}"] = c + R @ (heads[f"{f}{k}"] - c)
+                tails[f"{f}{k}"] = c + R @ (tails[f"{f}{k}"] - c)
+                xaxis[f"{f}{k}"], zaxis[f"{f}{k}"] = R @ xaxis[f"{f}{k}"], R @ zaxis[f"{f}{k}"]
     turn = _rot("Z", 1.1) @ _rot("X", -0.6)
     place = lambda p: turn @ (SCALE * (p - wrist))  # noqa: E731
     rng = np.random.default_rng(1 if side == "right" else 2)
@@ -80,10 +122,10 @@ def build_rig(kind: str, src, side: str, prefix_fix=None):
     bpy.ops.object.mode_set(mode="EDIT")
     eb = arm_data.edit_bones
 
-    def bone(name, head, tail, parent=None):
+    def bone(name, head, tail, parent=None, joint="wrist"):
         b = eb.new(name)
         b.head, b.tail = Vector(head), Vector(tail)
-        b.roll = float(rng.uniform(-math.pi, math.pi))
+        b.align_roll(Vector(turn @ roll_axis(kind, side, xaxis[joint], zaxis[joint], rng)))
         b.parent = parent
         return b
 
@@ -91,15 +133,17 @@ def build_rig(kind: str, src, side: str, prefix_fix=None):
     hand = bone(names["wrist"], place(wrist), place(heads["middle1"]), fore)
     for f in FINGERS:
         parent = hand
-        if kind == "rigify":  # palm bones (metacarpals) between the hand and the fingers
+        meta = metacarpal_name(kind, f, side)
+        if meta:  # metacarpals: from near the wrist to the knuckle
             base = f"{f}1"
-            parent = bone(f"palm.{f}.{side[0].upper()}", place(wrist + 0.15 * (heads[base] - wrist)),
-                          place(heads[base]), hand)
+            parent = bone(meta, place(wrist + 0.15 * (heads[base] - wrist)), place(heads[base]), hand, base)
         for i in (1, 2, 3):
-            parent = bone(names[f"{f}{i}"], place(heads[f"{f}{i}"]), place(tails[f"{f}{i}"]), parent)
+            j = f"{f}{i}"
+            parent = bone(names[j], place(heads[j]), place(tails[j]), parent, j)
         if kind == "mixamo":  # Mixamo's end bones (Index4 ...)
             tip = tails[f"{f}3"]
-            bone(names[f"{f}3"].replace("3", "4"), place(tip), place(tip + 0.3 * (tip - heads[f"{f}3"])), parent)
+            bone(names[f"{f}3"].replace("3", "4"), place(tip), place(tip + 0.3 * (tip - heads[f"{f}3"])),
+                 parent, f"{f}3")
     bpy.ops.object.mode_set(mode="OBJECT")
     return obj, names
 
@@ -109,7 +153,7 @@ def hand_points(obj, names: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     mw = obj.matrix_world
     head = lambda j: np.array(mw @ obj.pose.bones[names[j]].head)  # noqa: E731
     w, i, m, p = head("wrist"), head("index1"), head("middle1"), head("pinky1")
-    side = "right" if names["wrist"].endswith(("R", "RightHand")) else "left"
+    side = "right" if names["wrist"].lower().endswith(("r", "righthand")) else "left"
     n = np.cross(i - w, p - w) * (1 if side == "right" else -1)
     y = (m - w) / np.linalg.norm(m - w)
     z = n - n @ y * y
@@ -138,17 +182,18 @@ def compare(src, src_names, tgt, tgt_names, frames):
     return worst, fist
 
 
-def import_source(motion_file):
+def import_source(motion_npz):
     clean_scene()
-    assert bpy.ops.handmocap.import_motion(filepath=str(motion_file), import_camera=False) == {"FINISHED"}
+    assert bpy.ops.handmocap.import_motion(filepath=str(motion_npz), import_camera=False) == {"FINISHED"}
     arms = {o["handmocap_side"]: o for o in bpy.data.objects if o.type == "ARMATURE"}
     return arms
 
 
-@pytest.mark.parametrize("kind, preset", [("mixamo", "mixamo"), ("rigify", "rigify_metarig")])
+@pytest.mark.parametrize("kind, preset", [("mixamo", "mixamo"), ("rigify", "rigify_metarig"),
+                                          ("ue5", "ue5_mannequin"), ("mpfb", "mpfb")])
 @pytest.mark.parametrize("side", ["right", "left"])
-def test_fingertips_follow_and_fist_stays_fist(addon, motion_file, kind, preset, side):
-    src = import_source(motion_file)[side]
+def test_fingertips_follow_and_fist_stays_fist(addon, motion_npz, kind, preset, side):
+    src = import_source(motion_npz)[side]
     tgt, tnames = build_rig(kind, src, side)
     snames = {b.rsplit(".", 1)[0]: b for b in src.data.bones.keys()}
     assert bpy.ops.handmocap.retarget(source=src.name, target=tgt.name, preset=preset) == {"FINISHED"}
@@ -164,9 +209,9 @@ def test_fingertips_follow_and_fist_stays_fist(addon, motion_file, kind, preset,
     assert tgt.pose.bones[tnames["wrist"]].matrix_basis == Matrix.Identity(4)
 
 
-def test_rest_pose_correction_matters(addon, motion_file):
+def test_rest_pose_correction_matters(addon, motion_npz):
     """Without rest-pose correction the rig's curled rest adds to the captured curl."""
-    src = import_source(motion_file)["right"]
+    src = import_source(motion_npz)["right"]
     tgt, tnames = build_rig("mixamo", src, "right")
     snames = {b.rsplit(".", 1)[0]: b for b in src.data.bones.keys()}
     bpy.ops.handmocap.retarget(source=src.name, target=tgt.name, preset="mixamo", rest_correction=False)
@@ -174,8 +219,8 @@ def test_rest_pose_correction_matters(addon, motion_file):
     assert worst > 10 * TIP_TOL_M
 
 
-def test_wrist_transfer_orients_the_hand(addon, motion_file):
-    src = import_source(motion_file)["left"]
+def test_wrist_transfer_orients_the_hand(addon, motion_npz):
+    src = import_source(motion_npz)["left"]
     tgt, tnames = build_rig("mixamo", src, "left")
     snames = {b.rsplit(".", 1)[0]: b for b in src.data.bones.keys()}
     bpy.ops.handmocap.retarget(source=src.name, target=tgt.name, preset="mixamo", transfer_wrist=True)
@@ -189,8 +234,8 @@ def test_wrist_transfer_orients_the_hand(addon, motion_file):
         assert angle < 0.1
 
 
-def test_custom_bone_map_and_errors(addon, motion_file, tmp_path):
-    src = import_source(motion_file)["right"]
+def test_custom_bone_map_and_errors(addon, motion_npz, tmp_path):
+    src = import_source(motion_npz)["right"]
     # export the Mixamo preset, edit it for a rig whose names use another prefix
     path = tmp_path / "my_map.json"
     assert bpy.ops.handmocap.export_bone_map(filepath=str(path), preset="mixamo") == {"FINISHED"}
