@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import sys
 from contextlib import contextmanager
+from dataclasses import dataclass
 import os
 import tempfile
 from pathlib import Path
@@ -33,6 +34,7 @@ from .base import FrameDetections, HandDetection
 # the Tasks API needs ("requires specifying NormalizationOptions metadata"): full only.
 MODELS = ("full",)
 MODES = ("video", "image")
+SEARCH_EVERY = 10  # frames between searches for more hands (video mode); see MediaPipeHandDetector
 
 
 def _mediapipe():
@@ -110,6 +112,15 @@ def _quiet_wanted() -> bool:
     return os.environ.get("HANDMOCAP_MEDIAPIPE_LOGS", "") != "1"
 
 
+@dataclass
+class _Result:
+    """The fields of MediaPipe's HandLandmarkerResult that `detect` reads."""
+
+    hand_landmarks: list
+    hand_world_landmarks: list
+    handedness: list
+
+
 class MediaPipeHandDetector:
     """Hand landmarks, world landmarks and handedness per frame (`HandDetector` protocol).
 
@@ -123,11 +134,25 @@ class MediaPipeHandDetector:
         model: "full" (the only shipped pair the Tasks API can load).
         mirrored_input: True for mirrored (selfie-preview) footage: labels are swapped so
             they still name the person's true hand.
+        search_every: video mode, max_hands > 1: while fewer hands are tracked than
+            max_hands, look for more on every search_every-th frame only (1: on every
+            frame, as MediaPipe does by itself). See "Searching for hands" below.
+
+    Searching for hands (video mode): MediaPipe's landmarker reruns its palm detector on
+    every frame on which it tracks fewer hands than it was asked for, so a clip with one
+    visible hand and max_hands=2 costs about twice the same clip with max_hands=1. Here the
+    frames go to a landmarker asked for exactly as many hands as are being tracked (palm
+    detection only when a hand is lost), and every `search_every` frames an IMAGE-mode
+    landmarker looks for more on the frame with the tracked hands painted over; hands it
+    finds are reported and, from the next frame on, tracked by a landmarker asked for that
+    many. A hand that enters while others are tracked is found within `search_every`
+    frames (measured by `python -m bench.hands`); a lost hand is looked for again after
+    half that.
     """
 
     def __init__(self, max_hands: int = 2, mode: str = "video", min_detection_confidence: float = 0.5,
                  min_presence_confidence: float = 0.5, min_tracking_confidence: float = 0.5,
-                 model: str = "full", mirrored_input: bool = False):
+                 model: str = "full", mirrored_input: bool = False, search_every: int = SEARCH_EVERY):
         if int(max_hands) != max_hands or max_hands < 1:
             raise HandmocapError(f"max_hands must be a positive integer, got {max_hands!r}")
         if mode not in MODES:
@@ -137,6 +162,9 @@ class MediaPipeHandDetector:
                         ("min_tracking_confidence", min_tracking_confidence)):
             if not 0.0 <= float(v) <= 1.0:
                 raise HandmocapError(f"{name} must be in [0, 1], got {v!r}")
+        if int(search_every) != search_every or search_every < 1:
+            raise HandmocapError(f"search_every must be a positive integer, got {search_every!r}")
+        self.search_every = int(search_every)
         self.max_hands = int(max_hands)
         self.mode = mode
         self.model = model
@@ -150,25 +178,91 @@ class MediaPipeHandDetector:
         self._open()
 
     def _open(self) -> None:
-        mp = _mediapipe()
-        from mediapipe.tasks.python import BaseOptions, vision
-
-        running = vision.RunningMode.VIDEO if self.mode == "video" else vision.RunningMode.IMAGE
-        options = vision.HandLandmarkerOptions(
-            base_options=BaseOptions(model_asset_buffer=self._bundle), running_mode=running,
-            num_hands=self.max_hands, min_hand_detection_confidence=self._conf[0],
-            min_hand_presence_confidence=self._conf[1], min_tracking_confidence=self._conf[2])
-        self._mp = mp
-        with _quiet_native_stderr(_quiet_wanted()):
-            self._landmarker = vision.HandLandmarker.create_from_options(options)
-        self._warm = False
+        self._mp = _mediapipe()
+        self._landmarkers: dict[tuple[bool, int], object] = {}  # (video?, num_hands) -> HandLandmarker
+        self._cold: set[tuple[bool, int]] = set()  # landmarkers that have not returned a hand yet
+        self._landmarker = self._landmarker_for(self.max_hands, self.mode == "video")
         self._last_ms = -1
         self._last_index = None
+        # hands the VIDEO landmarker in use is asked for: start with one, and search for more
+        # as soon as it finds one (so a one-hand video runs exactly as with max_hands=1)
+        self._tracked = 1 if self.search_every > 1 else self.max_hands
+        self._since_search = self.search_every
+        self.searches = 0  # frames searched for more hands (counts for the benchmark)
+
+    def _landmarker_for(self, num_hands: int, video: bool):
+        key = (video, num_hands)
+        landmarker = self._landmarkers.get(key)
+        if landmarker is None:
+            from mediapipe.tasks.python import BaseOptions, vision
+
+            running = vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE
+            options = vision.HandLandmarkerOptions(
+                base_options=BaseOptions(model_asset_buffer=self._bundle), running_mode=running,
+                num_hands=num_hands, min_hand_detection_confidence=self._conf[0],
+                min_hand_presence_confidence=self._conf[1], min_tracking_confidence=self._conf[2])
+            with _quiet_native_stderr(_quiet_wanted()):
+                landmarker = vision.HandLandmarker.create_from_options(options)
+            self._landmarkers[key] = landmarker
+            self._cold.add(key)
+        return landmarker
+
+    def _run(self, num_hands: int, mp_image, ms: int | None):
+        """The landmarker for num_hands on one image (VIDEO mode when ms is given, else
+        IMAGE); native start-up logging is silenced until a landmarker has returned hands."""
+        key = (ms is not None, num_hands)
+        landmarker = self._landmarker_for(num_hands, ms is not None)
+        with _quiet_native_stderr(key in self._cold and _quiet_wanted()):
+            result = landmarker.detect(mp_image) if ms is None else landmarker.detect_for_video(mp_image, ms)
+        if result.hand_landmarks:
+            self._cold.discard(key)
+        return result
 
     def reset(self) -> None:
         """Forget the tracked hands (start of a new video)."""
         self.close()
         self._open()
+
+    def _detect_video(self, image: np.ndarray, mp_image, ms: int):
+        """One frame through the VIDEO landmarker asked for the hands tracked now; every
+        `search_every` frames, also a search for more (see the class docstring)."""
+        if self.search_every == 1 or self.max_hands == 1:
+            return self._run(self.max_hands, mp_image, ms)
+        result = self._run(self._tracked, mp_image, ms)
+        found = len(result.hand_landmarks)
+        if found < self._tracked:  # a hand was lost; with none left, palm detection runs anyway
+            self._tracked = max(found, 1)
+            self._since_search = max(self._since_search, self.search_every // 2)  # it may be back soon
+        self._since_search += 1
+        if 0 < found == self._tracked < self.max_hands and self._since_search >= self.search_every:
+            self._since_search = 0
+            self.searches += 1
+            more = self._search(image, result, self.max_hands - found)
+            if more is not None:
+                result = more
+                self._tracked = len(result.hand_landmarks)  # the next frame goes to that landmarker
+        return result
+
+    def _search(self, image: np.ndarray, tracked, num_hands: int):
+        """Hands other than the tracked ones: IMAGE mode (palm detection) on the frame with
+        the tracked hands painted over, so that the tracking landmarker keeps its own state
+        and the search finds only new hands. Returns the tracked + new hands, or None."""
+        H, W = image.shape[:2]
+        masked = image.copy()
+        fill = np.median(image[::16, ::16].reshape(-1, 3), axis=0).astype(np.uint8)
+        for lm in tracked.hand_landmarks:
+            xy = np.array([[p.x * W, p.y * H] for p in lm])
+            lo, hi = xy.min(0), xy.max(0)
+            pad = 0.25 * (hi - lo).max()  # the palm detector sees a bit beyond the landmarks
+            x0, y0 = np.clip(np.floor(lo - pad), 0, (W, H)).astype(int)
+            x1, y1 = np.clip(np.ceil(hi + pad), 0, (W, H)).astype(int)
+            masked[y0:y1, x0:x1] = fill
+        found = self._run(num_hands, self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=masked), None)
+        if not found.hand_landmarks:
+            return None
+        return _Result(tracked.hand_landmarks + found.hand_landmarks,
+                       tracked.hand_world_landmarks + found.hand_world_landmarks,
+                       tracked.handedness + found.handedness)
 
     def _timestamp_ms(self, frame) -> int:
         """Strictly increasing integer milliseconds, as VIDEO mode requires."""
@@ -193,12 +287,9 @@ class MediaPipeHandDetector:
             if self._last_index is not None and int(frame.index) <= self._last_index:
                 self.reset()
             self._last_index = int(frame.index)
-            with _quiet_native_stderr(not self._warm and _quiet_wanted()):
-                result = self._landmarker.detect_for_video(mp_image, self._timestamp_ms(frame))
+            result = self._detect_video(image, mp_image, self._timestamp_ms(frame))
         else:
-            with _quiet_native_stderr(not self._warm and _quiet_wanted()):
-                result = self._landmarker.detect(mp_image)
-        self._warm = self._warm or bool(result.hand_landmarks)
+            result = self._run(self.max_hands, mp_image, None)
         hands = [self._hand(lm, wl, cat, W, H) for lm, wl, cat in
                  zip(result.hand_landmarks, result.hand_world_landmarks, result.handedness)]
         hands.sort(key=lambda h: -h.score)
@@ -220,7 +311,9 @@ class MediaPipeHandDetector:
     def close(self) -> None:
         """Free the MediaPipe graph (idempotent)."""
         if self._landmarker is not None:
-            self._landmarker.close()
+            for landmarker in self._landmarkers.values():
+                landmarker.close()
+            self._landmarkers = {}
             self._landmarker = None
 
     def __enter__(self) -> "MediaPipeHandDetector":

@@ -7,10 +7,10 @@
 
 Every bad input raises `InputError` ("<path>: <reason>", one line).
 """
-from .decode import DECODERS, Frame, open_frames
+from .decode import DECODERS, Frame, open_frames, probe_once
 from .probe import IMAGE_EXTENSIONS, IMAGE_FPS, VIDEO_EXTENSIONS, VideoInfo, probe, read_image
 from .readahead import ReadAhead, prefetch
 from .sources import list_inputs
 
 __all__ = ["VideoInfo", "probe", "Frame", "open_frames", "list_inputs", "read_image", "DECODERS",
-           "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "IMAGE_FPS", "prefetch", "ReadAhead"]
+           "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "IMAGE_FPS", "prefetch", "ReadAhead", "probe_once"]

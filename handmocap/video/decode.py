@@ -126,6 +126,25 @@ def _resized(frames: Iterator[Frame], size: tuple[int, int] | None) -> Iterator[
     return gen()
 
 
+def probe_once(path: str | Path) -> VideoInfo:
+    """`probe`, remembered for the file as it is now (path, size and modification time), so
+    that the stages of one input (tracking, then the preview) probe it once. Errors are not
+    remembered."""
+    import os
+
+    p = Path(path).resolve()
+    try:
+        st = os.stat(p)
+    except OSError:
+        return probe(path)
+    return _probe_memo(p, st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _probe_memo(path: Path, size: int, mtime_ns: int) -> VideoInfo:
+    return probe(path)
+
+
 @dataclass(frozen=True)
 class _Window:
     max_frames: int | None
