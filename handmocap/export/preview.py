@@ -26,8 +26,9 @@ from .obj_sequence import iter_camera_space_vertices
 FINGER_COLOURS = [(255, 80, 80), (255, 200, 40), (80, 220, 80), (60, 160, 255), (200, 90, 255)]
 PALM_COLOUR = (235, 235, 235)
 MESH_COLOUR = np.array([225, 170, 140], dtype=np.float32)
-DEPTH_SLABS, SHADE_LEVELS = 8, 16  # mesh painting: see _paint_groups
-PREVIEW_PRESET = "superfast"  # x264: the preview is for looking at, not archiving
+DEPTH_SLABS, SHADE_LEVELS = 6, 10  # mesh painting: see _paint_groups
+PREVIEW_PRESET = "ultrafast"  # x264: the preview is for looking at, not archiving
+PREVIEW_MAX_HEIGHT = 720  # taller videos get a preview scaled down to this height (None: never)
 _QUEUED_FRAMES = 3  # drawn frames waiting for the encoder (memory: 3 frames)
 
 
@@ -36,26 +37,32 @@ def _finger_of(k: int) -> int:
 
 
 def _paint_groups(depth: np.ndarray, facing: np.ndarray):
-    """Faces in painter's order, grouped so that one fillPoly call draws each group.
+    """Faces in painter's order, cut into runs that one fillPoly call each can draw.
 
     Args:
         depth: (F,) face depths, metres.  facing: (F,) cosine between normal and view, > 0.
 
-    Yields (face indices, RGB colour) from far to near: DEPTH_SLABS slabs of equal depth
-    range, within a slab one group per shade level (SHADE_LEVELS). Faces of one group do
-    not overlap in practice (a thin slab of the surface seen from one side), which matters
-    because fillPoly fills by the even-odd rule. ~100 calls instead of one per face: the
-    same picture, within a shade level, at a tenth of the cost.
+    Returns:
+        order: (F,) face indices, far to near by slab; runs: [(start, end, RGB colour)] over
+        `order`: DEPTH_SLABS slabs of equal depth range, within a slab one run per shade
+        level (SHADE_LEVELS). Faces of one run do not overlap in practice (a thin slab of
+        the surface seen from one side), which matters because fillPoly fills by the
+        even-odd rule. About 60 calls instead of one per face: the same picture within a
+        shade level, at a fraction of the cost.
     """
-    level = np.minimum((facing * SHADE_LEVELS).astype(int), SHADE_LEVELS - 1)
+    level = np.minimum((facing * SHADE_LEVELS).astype(np.int64), SHADE_LEVELS - 1)
     span = max(float(depth.max() - depth.min()), 1e-9)
-    slab = np.minimum(((depth - depth.min()) / span * DEPTH_SLABS).astype(int), DEPTH_SLABS - 1)
+    slab = np.minimum(((depth - depth.min()) * (DEPTH_SLABS / span)).astype(np.int64), DEPTH_SLABS - 1)
     key = (DEPTH_SLABS - 1 - slab) * SHADE_LEVELS + level
     order = np.argsort(key, kind="stable")
-    cuts = np.flatnonzero(np.diff(key[order])) + 1
-    for group in np.split(order, cuts):
-        shade = 0.35 + 0.65 * (level[group[0]] + 0.5) / SHADE_LEVELS
-        yield group, (shade * MESH_COLOUR).astype(np.uint8).tolist()
+    bounds = (np.flatnonzero(np.diff(key[order])) + 1).tolist()
+    starts, ends = [0] + bounds, bounds + [len(order)]
+    levels = level[order[starts]].tolist()
+    return order, [(a, b, _SHADES[lv]) for a, b, lv in zip(starts, ends, levels)]
+
+
+_SHADES = [((0.35 + 0.65 * (k + 0.5) / SHADE_LEVELS) * MESH_COLOUR).astype(np.uint8).tolist()
+           for k in range(SHADE_LEVELS)]
 
 
 def draw_hand(image: np.ndarray, verts_cam: np.ndarray | None, faces: np.ndarray, K: np.ndarray,
@@ -87,9 +94,10 @@ def draw_hand(image: np.ndarray, verts_cam: np.ndarray | None, faces: np.ndarray
             roi = image[y0:y1, x0:x1]
             overlay = roi.copy()
             # 4 bits of sub-pixel precision, coordinates relative to the box
-            polys = np.round((uv[faces[keep]] - (x0, y0)) * 16).astype(np.int32)
-            for group, colour in _paint_groups(centre[keep, 2], facing[keep]):
-                cv2.fillPoly(overlay, list(polys[group]), colour, lineType=cv2.LINE_8, shift=4)
+            order, runs = _paint_groups(centre[keep, 2], facing[keep])
+            polys = np.round((uv[faces[keep][order]] - (x0, y0)) * 16).astype(np.int32)
+            for a, b, colour in runs:
+                cv2.fillPoly(overlay, polys[a:b], colour, lineType=cv2.LINE_8, shift=4)
             cv2.addWeighted(overlay, alpha, roi, 1 - alpha, 0, dst=roi)
     if keypoints_px is not None and np.all(np.isfinite(keypoints_px)):
         pts = np.round(keypoints_px).astype(int)
@@ -122,27 +130,46 @@ def _encoder(path: Path, width: int, height: int, fps: float) -> subprocess.Pope
     return stream.run_async(pipe_stdin=True, pipe_stderr=True)
 
 
+def preview_size(width: int, height: int, max_height: int | None = PREVIEW_MAX_HEIGHT) -> tuple[int, int]:
+    """(width, height) of the preview of a width x height video: the same, or scaled to
+    max_height with the aspect ratio kept (even width, as yuv420p wants)."""
+    if max_height is None or height <= max_height:
+        return width, height
+    return max(2, int(round(width * max_height / height / 2)) * 2), int(max_height)
+
+
 def export_preview(motion: Motion, video: str | Path, path: str | Path, hand_model: str | None = None,
-                   info=None) -> Path:
+                   info=None, max_height: int | None = PREVIEW_MAX_HEIGHT) -> Path:
     """Write the preview MP4 of `motion` over its source `video` atomically; returns `path`.
 
     info: the video's `VideoInfo` when the caller has probed it already.
+    max_height: videos taller than this get a preview scaled down to it (decoding,
+        scaling, drawing and encoding all cost less); None: the video's own size.
     """
     from ..video import open_frames, prefetch, probe_once
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial.mp4")
-    K = motion.camera.matrix
+    info = info or probe_once(video)
+    W, H = motion.image_size
+    if (info.width, info.height) != (W, H):
+        raise InputError(video, f"frame size {info.width}x{info.height} differs from the motion's {W}x{H}")
+    Wp, Hp = preview_size(W, H, max_height)
+    sx, sy = Wp / W, Hp / H
+    # pixel centres scale about the image corner: u' = s (u + 0.5) - 0.5
+    K = np.diag([sx, sy, 1.0]) @ motion.camera.matrix
+    K[0, 2], K[1, 2] = sx * (motion.camera.matrix[0, 2] + 0.5) - 0.5, sy * (motion.camera.matrix[1, 2] + 0.5) - 0.5
+    scale, shift = np.array([sx, sy]), np.array([sx, sy]) * 0.5 - 0.5
     per_frame = iter_camera_space_vertices(motion, hand_model)  # lazily, in step with the video
     faces = {s: HandModel(hand_model, side=s).faces.numpy() for s in {t.side for t in motion.tracks}}
     kp = {}
     for t in motion.tracks:
         for i, f in enumerate(t.frame_index):
-            kp[(t.track_id, int(f))] = (t.keypoints_px[i], t.side, bool(t.detected[i]))
-    W, H = motion.image_size
-    frames = prefetch(open_frames(video, info=info or probe_once(video)))
-    proc = _encoder(tmp, W, H, motion.fps)
+            kp[(t.track_id, int(f))] = (t.keypoints_px[i] * scale + shift, t.side, bool(t.detected[i]))
+    # decoded (and scaled) a few frames ahead in a thread
+    frames = prefetch(open_frames(video, info=info, size=(Wp, Hp)))
+    proc = _encoder(tmp, Wp, Hp, motion.fps)
     writer = _PipeWriter(proc.stdin, path)
     try:
         drawn, hands = -1, {}
@@ -151,7 +178,7 @@ def export_preview(motion: Motion, video: str | Path, path: str | Path, hand_mod
                 break
             image = frame.image if frame.image.flags.writeable else frame.image.copy()
             image = np.ascontiguousarray(image)
-            if image.shape[:2] != (H, W):
+            if image.shape[:2] != (Hp, Wp):
                 raise InputError(video, f"frame size {image.shape[1]}x{image.shape[0]} differs from the motion's {W}x{H}")
             while frame.index > drawn:  # frames the decoder skipped still consume their meshes
                 hands, drawn = next(per_frame), drawn + 1
