@@ -64,9 +64,7 @@ class Wrapper:
         from handmocap.detect.mediapipe_hands import SEARCH_EVERY, MediaPipeHandDetector
 
         self.det = MediaPipeHandDetector(max_hands=max_hands, search_every=search_every or SEARCH_EVERY)
-        for n in range(1, max_hands + 1):
-            self.det._landmarker_for(n, True)
-            self.det._landmarker_for(n, False)
+        self.det._prepare()  # graph start-ups outside the timing, as for bare
         self.step = self.det.detect
 
     def close(self):

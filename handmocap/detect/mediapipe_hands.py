@@ -114,11 +114,32 @@ def _quiet_wanted() -> bool:
 
 @dataclass
 class _Result:
-    """The fields of MediaPipe's HandLandmarkerResult that `detect` reads."""
+    """The fields of MediaPipe's HandLandmarkerResult that `detect` reads, gathered from
+    several landmarkers."""
 
     hand_landmarks: list
     hand_world_landmarks: list
     handedness: list
+
+    def add(self, other) -> None:
+        self.hand_landmarks += other.hand_landmarks
+        self.hand_world_landmarks += other.hand_world_landmarks
+        self.handedness += other.handedness
+
+
+def _box(landmarks, shape) -> np.ndarray:
+    """(x0, y0, x1, y1) pixels around normalised landmarks."""
+    H, W = shape[:2]
+    xy = np.array([[p.x * W, p.y * H] for p in landmarks])
+    return np.concatenate([xy.min(0), xy.max(0)])
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
 
 
 class MediaPipeHandDetector:
@@ -140,14 +161,14 @@ class MediaPipeHandDetector:
 
     Searching for hands (video mode): MediaPipe's landmarker reruns its palm detector on
     every frame on which it tracks fewer hands than it was asked for, so a clip with one
-    visible hand and max_hands=2 costs about twice the same clip with max_hands=1. Here the
-    frames go to a landmarker asked for exactly as many hands as are being tracked (palm
-    detection only when a hand is lost), and every `search_every` frames an IMAGE-mode
-    landmarker looks for more on the frame with the tracked hands painted over; hands it
-    finds are reported and, from the next frame on, tracked by a landmarker asked for that
-    many. A hand that enters while others are tracked is found within `search_every`
-    frames (measured by `python -m bench.hands`); a lost hand is looked for again after
-    half that.
+    visible hand and max_hands=2 costs about twice the same clip with max_hands=1. Here each
+    tracked hand has its own single-hand VIDEO landmarker (landmarks only, from the hand's
+    previous region); while no hand is tracked, palm detection runs on every frame; while
+    fewer than max_hands are, it runs every `search_every` frames on the frame with the
+    tracked hands painted over, and a hand it finds gets its own landmarker. A hand that
+    enters while others are tracked is found within `search_every` frames (measured by
+    `python -m bench.hands`); after a hand is lost the next search comes after half that.
+    With one visible hand the detections are exactly those of max_hands=1.
     """
 
     def __init__(self, max_hands: int = 2, mode: str = "video", min_detection_confidence: float = 0.5,
@@ -180,42 +201,63 @@ class MediaPipeHandDetector:
     def _open(self) -> None:
         self._mp = _mediapipe()
         self._landmarkers: dict[tuple[bool, int], object] = {}  # (video?, num_hands) -> HandLandmarker
-        self._cold: set[tuple[bool, int]] = set()  # landmarkers that have not returned a hand yet
-        self._landmarker = self._landmarker_for(self.max_hands, self.mode == "video")
+        self._cold: set[int] = set()  # ids of landmarkers that have not returned a hand yet
         self._last_ms = -1
         self._last_index = None
-        # hands the VIDEO landmarker in use is asked for: start with one, and search for more
-        # as soon as it finds one (so a one-hand video runs exactly as with max_hands=1)
-        self._tracked = 1 if self.search_every > 1 else self.max_hands
+        # per-hand tracking (video mode, max_hands > 1, search_every > 1): one single-hand
+        # VIDEO landmarker per tracked hand, and idle ones (no hand: their next frame runs
+        # palm detection) to acquire new hands with
+        self._trackers: list = []
+        self._idle: list = []
         self._since_search = self.search_every
         self.searches = 0  # frames searched for more hands (counts for the benchmark)
+        if self._per_hand():
+            self._idle.append(self._single())
+            self._landmarker = self._idle[0]
+        else:
+            self._landmarker = self._landmarker_for(self.max_hands, self.mode == "video")
+
+    def _per_hand(self) -> bool:
+        return self.mode == "video" and self.max_hands > 1 and self.search_every > 1
+
+    def _create(self, num_hands: int, video: bool):
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        running = vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE
+        options = vision.HandLandmarkerOptions(
+            base_options=BaseOptions(model_asset_buffer=self._bundle), running_mode=running,
+            num_hands=num_hands, min_hand_detection_confidence=self._conf[0],
+            min_hand_presence_confidence=self._conf[1], min_tracking_confidence=self._conf[2])
+        with _quiet_native_stderr(_quiet_wanted()):
+            landmarker = vision.HandLandmarker.create_from_options(options)
+        self._cold.add(id(landmarker))
+        return landmarker
 
     def _landmarker_for(self, num_hands: int, video: bool):
         key = (video, num_hands)
-        landmarker = self._landmarkers.get(key)
-        if landmarker is None:
-            from mediapipe.tasks.python import BaseOptions, vision
+        if key not in self._landmarkers:
+            self._landmarkers[key] = self._create(num_hands, video)
+        return self._landmarkers[key]
 
-            running = vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE
-            options = vision.HandLandmarkerOptions(
-                base_options=BaseOptions(model_asset_buffer=self._bundle), running_mode=running,
-                num_hands=num_hands, min_hand_detection_confidence=self._conf[0],
-                min_hand_presence_confidence=self._conf[1], min_tracking_confidence=self._conf[2])
-            with _quiet_native_stderr(_quiet_wanted()):
-                landmarker = vision.HandLandmarker.create_from_options(options)
-            self._landmarkers[key] = landmarker
-            self._cold.add(key)
+    def _single(self):
+        """A new single-hand VIDEO landmarker for the per-hand pool."""
+        landmarker = self._create(1, True)
+        self._landmarkers[(True, -len(self._landmarkers) - 1)] = landmarker  # closed with the others
         return landmarker
 
-    def _run(self, num_hands: int, mp_image, ms: int | None):
-        """The landmarker for num_hands on one image (VIDEO mode when ms is given, else
-        IMAGE); native start-up logging is silenced until a landmarker has returned hands."""
-        key = (ms is not None, num_hands)
-        landmarker = self._landmarker_for(num_hands, ms is not None)
-        with _quiet_native_stderr(key in self._cold and _quiet_wanted()):
+    def _prepare(self) -> None:
+        """Make every landmarker the per-hand pool can need now (benchmarks time graph
+        creation apart)."""
+        while self._per_hand() and len(self._trackers) + len(self._idle) < self.max_hands + 1:
+            self._idle.append(self._single())
+
+    def _call(self, landmarker, mp_image, ms: int | None):
+        """One image through one landmarker (VIDEO mode when ms is given); native start-up
+        logging is silenced until the landmarker has returned a hand once."""
+        with _quiet_native_stderr(id(landmarker) in self._cold and _quiet_wanted()):
             result = landmarker.detect(mp_image) if ms is None else landmarker.detect_for_video(mp_image, ms)
         if result.hand_landmarks:
-            self._cold.discard(key)
+            self._cold.discard(id(landmarker))
         return result
 
     def reset(self) -> None:
@@ -224,45 +266,54 @@ class MediaPipeHandDetector:
         self._open()
 
     def _detect_video(self, image: np.ndarray, mp_image, ms: int):
-        """One frame through the VIDEO landmarker asked for the hands tracked now; every
-        `search_every` frames, also a search for more (see the class docstring)."""
-        if self.search_every == 1 or self.max_hands == 1:
-            return self._run(self.max_hands, mp_image, ms)
-        result = self._run(self._tracked, mp_image, ms)
-        found = len(result.hand_landmarks)
-        if found < self._tracked:  # a hand was lost; with none left, palm detection runs anyway
-            self._tracked = max(found, 1)
+        """One frame in video mode (see "Searching for hands" in the class docstring)."""
+        if not self._per_hand():
+            return self._call(self._landmarker, mp_image, ms)
+        found = _Result([], [], [])
+        boxes: list[np.ndarray] = []
+        kept = []
+        for landmarker in self._trackers:
+            r = self._call(landmarker, mp_image, ms)
+            box = _box(r.hand_landmarks[0], image.shape) if r.hand_landmarks else None
+            if box is None or any(_iou(box, b) > 0.5 for b in boxes):  # lost, or now on another's hand
+                self._idle.append(landmarker)
+                continue
+            kept.append(landmarker)
+            boxes.append(box)
+            found.add(r)
+        if len(kept) < len(self._trackers):
             self._since_search = max(self._since_search, self.search_every // 2)  # it may be back soon
+        self._trackers = kept
         self._since_search += 1
-        if 0 < found == self._tracked < self.max_hands and self._since_search >= self.search_every:
+        if not kept:  # nothing tracked: palm detection on every frame, as MediaPipe itself does
+            self._acquire(mp_image, ms, found)
+        elif len(kept) < self.max_hands and self._since_search >= self.search_every:
             self._since_search = 0
             self.searches += 1
-            more = self._search(image, result, self.max_hands - found)
-            if more is not None:
-                result = more
-                self._tracked = len(result.hand_landmarks)  # the next frame goes to that landmarker
-        return result
+            self._acquire(self._masked(image, boxes), ms, found)
+        return found
 
-    def _search(self, image: np.ndarray, tracked, num_hands: int):
-        """Hands other than the tracked ones: IMAGE mode (palm detection) on the frame with
-        the tracked hands painted over, so that the tracking landmarker keeps its own state
-        and the search finds only new hands. Returns the tracked + new hands, or None."""
+    def _acquire(self, mp_image, ms: int, found: "_Result") -> None:
+        """Palm detection + landmarks on `mp_image` by an idle single-hand landmarker; one
+        that finds a hand tracks it from the next frame on."""
+        landmarker = self._idle.pop(0) if self._idle else self._single()
+        r = self._call(landmarker, mp_image, ms)
+        if r.hand_landmarks:
+            self._trackers.append(landmarker)
+            found.add(r)
+        else:
+            self._idle.append(landmarker)
+
+    def _masked(self, image: np.ndarray, boxes):
+        """The frame with the tracked hands painted over (a margin around each box: the palm
+        detector sees beyond the landmarks), so that the search finds only new hands."""
         H, W = image.shape[:2]
         masked = image.copy()
         fill = np.median(image[::16, ::16].reshape(-1, 3), axis=0).astype(np.uint8)
-        for lm in tracked.hand_landmarks:
-            xy = np.array([[p.x * W, p.y * H] for p in lm])
-            lo, hi = xy.min(0), xy.max(0)
-            pad = 0.25 * (hi - lo).max()  # the palm detector sees a bit beyond the landmarks
-            x0, y0 = np.clip(np.floor(lo - pad), 0, (W, H)).astype(int)
-            x1, y1 = np.clip(np.ceil(hi + pad), 0, (W, H)).astype(int)
-            masked[y0:y1, x0:x1] = fill
-        found = self._run(num_hands, self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=masked), None)
-        if not found.hand_landmarks:
-            return None
-        return _Result(tracked.hand_landmarks + found.hand_landmarks,
-                       tracked.hand_world_landmarks + found.hand_world_landmarks,
-                       tracked.handedness + found.handedness)
+        for x0, y0, x1, y1 in boxes:
+            pad = 0.25 * max(x1 - x0, y1 - y0)
+            masked[int(max(y0 - pad, 0)):int(min(y1 + pad, H)), int(max(x0 - pad, 0)):int(min(x1 + pad, W))] = fill
+        return self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=masked)
 
     def _timestamp_ms(self, frame) -> int:
         """Strictly increasing integer milliseconds, as VIDEO mode requires."""
@@ -289,7 +340,7 @@ class MediaPipeHandDetector:
             self._last_index = int(frame.index)
             result = self._detect_video(image, mp_image, self._timestamp_ms(frame))
         else:
-            result = self._run(self.max_hands, mp_image, None)
+            result = self._call(self._landmarker, mp_image, None)
         hands = [self._hand(lm, wl, cat, W, H) for lm, wl, cat in
                  zip(result.hand_landmarks, result.hand_world_landmarks, result.handedness)]
         hands.sort(key=lambda h: -h.score)
@@ -314,6 +365,7 @@ class MediaPipeHandDetector:
             for landmarker in self._landmarkers.values():
                 landmarker.close()
             self._landmarkers = {}
+            self._trackers, self._idle = [], []
             self._landmarker = None
 
     def __enter__(self) -> "MediaPipeHandDetector":

@@ -44,9 +44,11 @@ def _progress_bar():
 
 
 def run_batch(paths: Iterable[Path], out_dir: Path, options: TrackOptions, exports: list[str],
-              jobs: int = 1, recursive: bool = True, overwrite: bool = False,
+              jobs: int | None = None, recursive: bool = True, overwrite: bool = False,
               echo: Callable[[str], None] = print) -> list[InputResult]:
-    """Process every input; returns one `InputResult` per input, in input order."""
+    """Process every input; returns one `InputResult` per input, in input order.
+
+    jobs: processes working at once; None: `jobs.default_jobs` (cores, inputs, memory)."""
     import time
 
     out_dir = Path(out_dir)
@@ -59,6 +61,10 @@ def run_batch(paths: Iterable[Path], out_dir: Path, options: TrackOptions, expor
             echo(results[i].summary())
         else:
             todo.append((i, path, root))
+    if jobs is None:
+        from .jobs import default_jobs
+
+        jobs = default_jobs(len(todo))
     if jobs <= 1:
         from ..detect.mediapipe_hands import MediaPipeHandDetector  # noqa: F401 (fail early)
 
