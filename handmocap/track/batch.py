@@ -44,7 +44,7 @@ def _progress_bar():
 
 
 def run_batch(paths: Iterable[Path], out_dir: Path, options: TrackOptions, exports: list[str],
-              jobs: int | None = None, recursive: bool = True, overwrite: bool = False,
+              jobs: int | None = 1, recursive: bool = True, overwrite: bool = False,
               echo: Callable[[str], None] = print) -> list[InputResult]:
     """Process every input; returns one `InputResult` per input, in input order.
 
