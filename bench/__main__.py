@@ -1,12 +1,15 @@
 """`python -m bench [--quick]`: speed, memory and accuracy in one run; writes
-out/bench/REPORT.md and PNG plots (3D PCK curves, per-stage time bars).
+out/bench/REPORT.md, out/bench/figures.json (the figures, for scripts) and PNG plots (3D PCK
+curves, per-stage time bars).
 
-Full mode (~15 min on 2 cores) repeats the speed runs 3 times and grows the memory video
-to 10 minutes; --quick (~2 min) runs everything once on short inputs.
+Full mode (~15 min on 2 idle cores) repeats the speed runs 3 times on clips looped to
+10-12 s and grows the memory video to 10 minutes; --quick (~3 min) runs everything once on
+the short clips as they are.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import statistics
 import subprocess
@@ -41,38 +44,43 @@ def _scaled(video: Path, height: int, out: Path) -> Path:
     return out
 
 
-def speed_section(repeats: int, quick: bool) -> tuple[str, dict]:
+SPEED_CLIPS = [  # (visible hands, clip, calibration, times looped in full mode: 10-12 s)
+    (1, Path("examples/hand_wave.mp4"), Path("examples/hand_wave.calib.json"), 3),
+    (2, Path("tests/data/videos/two_hands.mp4"), Path("tests/data/videos/two_hands.calib.json"), 5),
+]
+
+
+def speed_section(repeats: int, quick: bool) -> tuple[str, dict, list[dict]]:
+    """Whole pipeline against the detector alone (bench/pipeline.py) per clip and size, and
+    where the time goes (bench/stages.py, stages run one after another)."""
+    from .pipeline import figures, looped, measure, table
     from .stages import time_stages
 
-    clips = [("1 hand", Path("examples/hand_wave.mp4"), Path("examples/hand_wave.calib.json"))]
-    two = Path("tests/data/videos/two_hands.mp4")
-    if two.exists():
-        clips.append(("2 hands", two, two.with_suffix(".calib.json")))
     OUT.mkdir(parents=True, exist_ok=True)
-    lines, last = [], {}
-    for label, video, calib in clips:
-        heights = [None] if quick else [None, 1080]
-        for h in heights:
+    lines, last, entries = [], {}, []
+    for hands, video, calib, loops in SPEED_CLIPS:
+        if not video.exists():
+            continue
+        for h in ([None] if quick else [None, 1080]):
             src = video if h is None else _scaled(video, h, OUT / f"{video.stem}_{h}p.mp4")
-            runs = [time_stages(src, calib, "model", out_dir=OUT / "exports") for _ in range(repeats)]
-            T = runs[0]["frames"]
-            W, H = runs[0]["size"]
-            lines.append(f"\n### {label}, {W}x{H}, {T} frames (default model estimator; median [min, max] of {repeats})\n")
+            clip = src if quick else looped(src, loops, OUT / f"{src.stem}_x{loops}.mp4")
+            entries.append(figures(measure(clip, calib, hands, repeats)))
+            r = time_stages(src, calib, "model", out_dir=OUT / "exports")
+            T, (W, H) = r["frames"], r["size"]
+            total = sum(r["stages"].values())
+            lines.append(f"\n#### {hands} hand{'s' if hands > 1 else ''}, {W}x{H}, {T} frames: stages one after "
+                         f"another (one run)\n")
             lines.append("| stage | frames/s | share of total |\n|---|---:|---:|")
-            names = list(runs[0]["stages"])
-            totals = [sum(r["stages"].values()) for r in runs]
-            for n in names:
-                fps = [T / r["stages"][n] for r in runs]
-                share = [100 * r["stages"][n] / t for r, t in zip(runs, totals)]
-                lines.append(f"| {n} | {_spread(fps)} | {statistics.median(share):.1f}% |")
-            ratio = [(T / t) / (T / r["stages"]["detect"]) for r, t in zip(runs, totals)]
-            tracking = [sum(v for k, v in r["stages"].items() if not k.startswith("export")) for r in runs]
-            ratio_track = [(T / t) / (T / r["stages"]["detect"]) for r, t in zip(runs, tracking)]
-            lines.append(f"\nwhole pipeline / detector alone: {_spread(ratio, '{:.2f}')}; "
-                         f"tracking without exports / detector alone: {_spread(ratio_track, '{:.2f}')}")
-            last = runs[-1]
-    lines.append(_estimator_comparison(clips[0][1], clips[0][2], repeats))
-    return "\n".join(lines), last
+            lines += [f"| {n} | {T / t:.1f} | {100 * t / total:.1f}% |" for n, t in r["stages"].items()]
+            last = r
+    head = ["### Whole pipeline against the detector alone", "",
+            "Wall clock, median of the repeats (ratios per repeat, then the median; [min, max] shown). "
+            "Detector alone: `MediaPipeHandDetector` as the pipeline configures it (--hands both) on "
+            "frames decoded beforehand; bare MediaPipe: a plain Tasks loop on the same frames and model "
+            "files, asked for the number of visible hands. Pipeline: `process_input` with the default "
+            "exports (motion file + GLB + preview)." + ("" if quick else " Clips looped to 10-12 s."), "",
+            table(entries), "", "### Where the time goes"]
+    return "\n".join(head + lines), last, entries
 
 
 def _estimator_comparison(video: Path, calib: Path, repeats: int) -> str:
@@ -192,14 +200,35 @@ def main(argv=None) -> None:
     t0 = time.perf_counter()
     OUT.mkdir(parents=True, exist_ok=True)
     repeats = 1 if args.quick else 3
-    speed, last = speed_section(repeats, args.quick)
+    speed, last, entries = speed_section(repeats, args.quick)
     stage_plot(last, OUT / "stages.png")
+    estimators = _estimator_comparison(Path("examples/hand_wave.mp4"), Path("examples/hand_wave.calib.json"), repeats)
+    from . import decode, hands, jobs
+
+    hand_figures = hands.run(repeats=repeats, loops=1 if args.quick else 2)
+    sizes = [Path("examples/hand_wave.mp4")] + ([] if args.quick else [OUT / "hand_wave_1080p.mp4"])
+    decoders = {}
+    for v in sizes:
+        from handmocap.video import probe
+
+        i = probe(v)
+        decoders[f"{i.width}x{i.height}"] = decode.decode_speeds(v, repeats)
+    copies = 2 if args.quick else 4
+    folder = jobs.folder_throughput(Path("examples/hand_wave.mp4"), copies, calib=Path("examples/hand_wave.calib.json"))
     acc = accuracy.run(quick=args.quick)
     pck_plot(acc, OUT / "pck.png")
     mem = memory.peak_memory((5, 20) if args.quick else (10, 120, 600))
+    (OUT / "figures.json").write_text(json.dumps({
+        "mode": "quick" if args.quick else "full", "speed": entries, "hands": hand_figures,
+        "decode_fps": decoders, "folder_fps_by_jobs": folder, "memory": mem}, indent=1) + "\n")
     report = "\n".join([
-        "# handmocap benchmark report", "", _machine(), f"- mode: {'quick' if args.quick else 'full'}", "",
-        "## Speed per stage (CPU)", speed, "", "![per-stage time](stages.png)", "",
+        "# handmocap benchmark report", "", _machine(), f"- mode: {'quick' if args.quick else 'full'}",
+        f"- load average at the end: {' '.join(f'{x:.1f}' for x in __import__('os').getloadavg())} "
+        "(other processes share the machine: compare ratios, measured in one run)", "",
+        "## Speed (CPU)", "", speed, "", "![per-stage time](stages.png)", "", estimators, "",
+        "### Detector: wrapper cost, and searching for hands every few frames", "", hands.table(hand_figures), "",
+        "### Decoders", "", decode.decode_table(decoders), "",
+        "### Folders: -j 1 against -j 2", "", jobs.jobs_table(folder, copies, "examples/hand_wave.mp4"), "",
         "## Throughput (hand layer and keypoint model)", throughput_section(args.quick), "",
         "## Accuracy on rendered clips with exact ground truth", "",
         "Camera-space mean keypoint error (CS-MJE), Procrustes-aligned error (PA-MPJPE), area under "

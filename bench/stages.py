@@ -19,7 +19,7 @@ def _clock(fn):
     return out, time.perf_counter() - t0
 
 
-def time_stages(video: Path, calib: Path | None, estimator: str = "model", exports=("glb", "obj", "preview"),
+def time_stages(video: Path, calib: Path | None, estimator: str = "model", exports=("glb", "preview"),
                 out_dir: Path = Path("out/bench")) -> dict:
     """Seconds per stage for tracking `video` once; returns {"frames": T, "stages": {...}}."""
     from handmocap.camera.intrinsics import Intrinsics

@@ -47,7 +47,7 @@ def track(
     refine: Annotated[bool, typer.Option("--refine", help="Refine the model's output by fitting.")] = False,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     batch_size: Annotated[int, typer.Option(help="Frames solved together.")] = 256,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Inputs processed in parallel.")] = 1,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help="Inputs processed in parallel (default: one per CPU core, at most one per input).")] = None,
     recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into sub-folders.")] = True,
     overwrite: Annotated[bool, typer.Option(help="Redo inputs whose motion file exists.")] = False,
     max_frames: Annotated[Optional[int], typer.Option(help="Stop after this many frames per input.")] = None,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import sys
 from contextlib import contextmanager
+from dataclasses import dataclass
 import os
 import tempfile
 from pathlib import Path
@@ -33,6 +34,7 @@ from .base import FrameDetections, HandDetection
 # the Tasks API needs ("requires specifying NormalizationOptions metadata"): full only.
 MODELS = ("full",)
 MODES = ("video", "image")
+SEARCH_EVERY = 10  # frames between searches for more hands (video mode); see MediaPipeHandDetector
 
 
 def _mediapipe():
@@ -110,6 +112,36 @@ def _quiet_wanted() -> bool:
     return os.environ.get("HANDMOCAP_MEDIAPIPE_LOGS", "") != "1"
 
 
+@dataclass
+class _Result:
+    """The fields of MediaPipe's HandLandmarkerResult that `detect` reads, gathered from
+    several landmarkers."""
+
+    hand_landmarks: list
+    hand_world_landmarks: list
+    handedness: list
+
+    def add(self, other) -> None:
+        self.hand_landmarks += other.hand_landmarks
+        self.hand_world_landmarks += other.hand_world_landmarks
+        self.handedness += other.handedness
+
+
+def _box(landmarks, shape) -> np.ndarray:
+    """(x0, y0, x1, y1) pixels around normalised landmarks."""
+    H, W = shape[:2]
+    xy = np.array([[p.x * W, p.y * H] for p in landmarks])
+    return np.concatenate([xy.min(0), xy.max(0)])
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
 class MediaPipeHandDetector:
     """Hand landmarks, world landmarks and handedness per frame (`HandDetector` protocol).
 
@@ -123,11 +155,25 @@ class MediaPipeHandDetector:
         model: "full" (the only shipped pair the Tasks API can load).
         mirrored_input: True for mirrored (selfie-preview) footage: labels are swapped so
             they still name the person's true hand.
+        search_every: video mode, max_hands > 1: while fewer hands are tracked than
+            max_hands, look for more on every search_every-th frame only (1: on every
+            frame, as MediaPipe does by itself). See "Searching for hands" below.
+
+    Searching for hands (video mode): MediaPipe's landmarker reruns its palm detector on
+    every frame on which it tracks fewer hands than it was asked for, so a clip with one
+    visible hand and max_hands=2 costs about twice the same clip with max_hands=1. Here each
+    tracked hand has its own single-hand VIDEO landmarker (landmarks only, from the hand's
+    previous region); while no hand is tracked, palm detection runs on every frame; while
+    fewer than max_hands are, it runs every `search_every` frames on the frame with the
+    tracked hands painted over, and a hand it finds gets its own landmarker. A hand that
+    enters while others are tracked is found within `search_every` frames (measured by
+    `python -m bench.hands`); after a hand is lost the next search comes after half that.
+    With one visible hand the detections are exactly those of max_hands=1.
     """
 
     def __init__(self, max_hands: int = 2, mode: str = "video", min_detection_confidence: float = 0.5,
                  min_presence_confidence: float = 0.5, min_tracking_confidence: float = 0.5,
-                 model: str = "full", mirrored_input: bool = False):
+                 model: str = "full", mirrored_input: bool = False, search_every: int = SEARCH_EVERY):
         if int(max_hands) != max_hands or max_hands < 1:
             raise HandmocapError(f"max_hands must be a positive integer, got {max_hands!r}")
         if mode not in MODES:
@@ -137,6 +183,9 @@ class MediaPipeHandDetector:
                         ("min_tracking_confidence", min_tracking_confidence)):
             if not 0.0 <= float(v) <= 1.0:
                 raise HandmocapError(f"{name} must be in [0, 1], got {v!r}")
+        if int(search_every) != search_every or search_every < 1:
+            raise HandmocapError(f"search_every must be a positive integer, got {search_every!r}")
+        self.search_every = int(search_every)
         self.max_hands = int(max_hands)
         self.mode = mode
         self.model = model
@@ -150,25 +199,121 @@ class MediaPipeHandDetector:
         self._open()
 
     def _open(self) -> None:
-        mp = _mediapipe()
-        from mediapipe.tasks.python import BaseOptions, vision
-
-        running = vision.RunningMode.VIDEO if self.mode == "video" else vision.RunningMode.IMAGE
-        options = vision.HandLandmarkerOptions(
-            base_options=BaseOptions(model_asset_buffer=self._bundle), running_mode=running,
-            num_hands=self.max_hands, min_hand_detection_confidence=self._conf[0],
-            min_hand_presence_confidence=self._conf[1], min_tracking_confidence=self._conf[2])
-        self._mp = mp
-        with _quiet_native_stderr(_quiet_wanted()):
-            self._landmarker = vision.HandLandmarker.create_from_options(options)
-        self._warm = False
+        self._mp = _mediapipe()
+        self._landmarkers: dict[tuple[bool, int], object] = {}  # (video?, num_hands) -> HandLandmarker
+        self._cold: set[int] = set()  # ids of landmarkers that have not returned a hand yet
         self._last_ms = -1
         self._last_index = None
+        # per-hand tracking (video mode, max_hands > 1, search_every > 1): one single-hand
+        # VIDEO landmarker per tracked hand, and idle ones (no hand: their next frame runs
+        # palm detection) to acquire new hands with
+        self._trackers: list = []
+        self._idle: list = []
+        self._since_search = self.search_every
+        self.searches = 0  # frames searched for more hands (counts for the benchmark)
+        if self._per_hand():
+            self._idle.append(self._single())
+            self._landmarker = self._idle[0]
+        else:
+            self._landmarker = self._landmarker_for(self.max_hands, self.mode == "video")
+
+    def _per_hand(self) -> bool:
+        return self.mode == "video" and self.max_hands > 1 and self.search_every > 1
+
+    def _create(self, num_hands: int, video: bool):
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        running = vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE
+        options = vision.HandLandmarkerOptions(
+            base_options=BaseOptions(model_asset_buffer=self._bundle), running_mode=running,
+            num_hands=num_hands, min_hand_detection_confidence=self._conf[0],
+            min_hand_presence_confidence=self._conf[1], min_tracking_confidence=self._conf[2])
+        with _quiet_native_stderr(_quiet_wanted()):
+            landmarker = vision.HandLandmarker.create_from_options(options)
+        self._cold.add(id(landmarker))
+        return landmarker
+
+    def _landmarker_for(self, num_hands: int, video: bool):
+        key = (video, num_hands)
+        if key not in self._landmarkers:
+            self._landmarkers[key] = self._create(num_hands, video)
+        return self._landmarkers[key]
+
+    def _single(self):
+        """A new single-hand VIDEO landmarker for the per-hand pool."""
+        landmarker = self._create(1, True)
+        self._landmarkers[(True, -len(self._landmarkers) - 1)] = landmarker  # closed with the others
+        return landmarker
+
+    def _prepare(self) -> None:
+        """Make every landmarker the per-hand pool can need now (benchmarks time graph
+        creation apart)."""
+        while self._per_hand() and len(self._trackers) + len(self._idle) < self.max_hands + 1:
+            self._idle.append(self._single())
+
+    def _call(self, landmarker, mp_image, ms: int | None):
+        """One image through one landmarker (VIDEO mode when ms is given); native start-up
+        logging is silenced until the landmarker has returned a hand once."""
+        with _quiet_native_stderr(id(landmarker) in self._cold and _quiet_wanted()):
+            result = landmarker.detect(mp_image) if ms is None else landmarker.detect_for_video(mp_image, ms)
+        if result.hand_landmarks:
+            self._cold.discard(id(landmarker))
+        return result
 
     def reset(self) -> None:
         """Forget the tracked hands (start of a new video)."""
         self.close()
         self._open()
+
+    def _detect_video(self, image: np.ndarray, mp_image, ms: int):
+        """One frame in video mode (see "Searching for hands" in the class docstring)."""
+        if not self._per_hand():
+            return self._call(self._landmarker, mp_image, ms)
+        found = _Result([], [], [])
+        boxes: list[np.ndarray] = []
+        kept = []
+        for landmarker in self._trackers:
+            r = self._call(landmarker, mp_image, ms)
+            box = _box(r.hand_landmarks[0], image.shape) if r.hand_landmarks else None
+            if box is None or any(_iou(box, b) > 0.5 for b in boxes):  # lost, or now on another's hand
+                self._idle.append(landmarker)
+                continue
+            kept.append(landmarker)
+            boxes.append(box)
+            found.add(r)
+        if len(kept) < len(self._trackers):
+            self._since_search = max(self._since_search, self.search_every // 2)  # it may be back soon
+        self._trackers = kept
+        self._since_search += 1
+        if not kept:  # nothing tracked: palm detection on every frame, as MediaPipe itself does
+            self._acquire(mp_image, ms, found)
+        elif len(kept) < self.max_hands and self._since_search >= self.search_every:
+            self._since_search = 0
+            self.searches += 1
+            self._acquire(self._masked(image, boxes), ms, found)
+        return found
+
+    def _acquire(self, mp_image, ms: int, found: "_Result") -> None:
+        """Palm detection + landmarks on `mp_image` by an idle single-hand landmarker; one
+        that finds a hand tracks it from the next frame on."""
+        landmarker = self._idle.pop(0) if self._idle else self._single()
+        r = self._call(landmarker, mp_image, ms)
+        if r.hand_landmarks:
+            self._trackers.append(landmarker)
+            found.add(r)
+        else:
+            self._idle.append(landmarker)
+
+    def _masked(self, image: np.ndarray, boxes):
+        """The frame with the tracked hands painted over (a margin around each box: the palm
+        detector sees beyond the landmarks), so that the search finds only new hands."""
+        H, W = image.shape[:2]
+        masked = image.copy()
+        fill = np.median(image[::16, ::16].reshape(-1, 3), axis=0).astype(np.uint8)
+        for x0, y0, x1, y1 in boxes:
+            pad = 0.25 * max(x1 - x0, y1 - y0)
+            masked[int(max(y0 - pad, 0)):int(min(y1 + pad, H)), int(max(x0 - pad, 0)):int(min(x1 + pad, W))] = fill
+        return self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=masked)
 
     def _timestamp_ms(self, frame) -> int:
         """Strictly increasing integer milliseconds, as VIDEO mode requires."""
@@ -193,12 +338,9 @@ class MediaPipeHandDetector:
             if self._last_index is not None and int(frame.index) <= self._last_index:
                 self.reset()
             self._last_index = int(frame.index)
-            with _quiet_native_stderr(not self._warm and _quiet_wanted()):
-                result = self._landmarker.detect_for_video(mp_image, self._timestamp_ms(frame))
+            result = self._detect_video(image, mp_image, self._timestamp_ms(frame))
         else:
-            with _quiet_native_stderr(not self._warm and _quiet_wanted()):
-                result = self._landmarker.detect(mp_image)
-        self._warm = self._warm or bool(result.hand_landmarks)
+            result = self._call(self._landmarker, mp_image, None)
         hands = [self._hand(lm, wl, cat, W, H) for lm, wl, cat in
                  zip(result.hand_landmarks, result.hand_world_landmarks, result.handedness)]
         hands.sort(key=lambda h: -h.score)
@@ -220,7 +362,10 @@ class MediaPipeHandDetector:
     def close(self) -> None:
         """Free the MediaPipe graph (idempotent)."""
         if self._landmarker is not None:
-            self._landmarker.close()
+            for landmarker in self._landmarkers.values():
+                landmarker.close()
+            self._landmarkers = {}
+            self._trackers, self._idle = [], []
             self._landmarker = None
 
     def __enter__(self) -> "MediaPipeHandDetector":

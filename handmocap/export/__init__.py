@@ -47,7 +47,8 @@ def _preview(motion, out_dir, stem, video, hand_model, options):
 
     if video is None:
         raise HandmocapError("the preview export needs the source video")
-    return [export_preview(motion, video, out_dir / f"{stem}.preview.mp4", hand_model)]
+    kwargs = {"max_height": options["preview_max_height"]} if "preview_max_height" in options else {}
+    return [export_preview(motion, video, out_dir / f"{stem}.preview.mp4", hand_model, **kwargs)]
 
 
 def _fbx(motion, out_dir, stem, video, hand_model, options):

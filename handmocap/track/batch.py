@@ -108,11 +108,12 @@ def _progress_bar():
 
 
 def run_batch(paths: Iterable[Path], out_dir: Path, options: TrackOptions, exports: list[str],
-              jobs: int = 1, recursive: bool = True, overwrite: bool = False,
+              jobs: int | None = 1, recursive: bool = True, overwrite: bool = False,
               echo: Callable[[str], None] = print, image_folders: str = "auto",
               on_progress: Callable[[Path, int, int], None] | None = None) -> list[InputResult]:
     """Process every input; returns one `InputResult` per input, in input order.
 
+    jobs: processes working at once; None: `jobs.default_jobs` (cores, inputs, memory).
     on_progress(input, frames_done, frames_total) is called while an input decodes (jobs=1).
 
     image_folders: "auto" (numbered frames of one size are a sequence, other image folders
@@ -124,6 +125,10 @@ def run_batch(paths: Iterable[Path], out_dir: Path, options: TrackOptions, expor
     """
     out_dir = Path(out_dir)
     items, results, todo = plan_batch(paths, recursive, echo, image_folders)
+    if jobs is None:
+        from .jobs import default_jobs
+
+        jobs = default_jobs(len(todo))
     in_flight: dict[int, tuple[Path, Path]] = {}  # input index -> (input, output stem) while in progress
     started = time.time()
     with interrupt.catch_interrupts():

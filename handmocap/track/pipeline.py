@@ -46,6 +46,8 @@ class TrackOptions:
     hand_length_m: known wrist-to-middle-fingertip length; fixes scale and depth.
     estimator: "model" (the learned keypoint model, default) or "fitting" (per-frame fitting).
     refine: run fitting after the model, starting from its prediction.
+    read_ahead: frames decoded ahead in a background thread while the detector works
+        (0: none). Changes speed only, never results.
     """
 
     intrinsics: object = None
@@ -61,6 +63,7 @@ class TrackOptions:
     hand_model: str | None = None
     stream: int | None = None  # video stream index (ffprobe's #0:N); None: the one ffmpeg picks
     camera_files: bool = True
+    read_ahead: int = 4  # frames decoded ahead of the detector in a thread (0: decode in line)
 
 
 @dataclass
@@ -146,14 +149,14 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
     from ..detect.mediapipe_hands import MediaPipeHandDetector
     from ..hand import HandModel
     from ..track.associate import associate_tracks
-    from ..video import IMAGE_EXTENSIONS, open_frames, probe
+    from ..video import IMAGE_EXTENSIONS, open_frames, prefetch, probe_once
 
     path = Path(path)
     if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
         from .stills import track_still
 
         return track_still(path, options, detector)
-    info = probe(path, stream=options.stream)
+    info = probe_once(path, stream=options.stream)
     if info.num_frames == 1:  # a 1-frame video (or image folder) is a still
         from .stills import track_still
 
@@ -164,12 +167,16 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
     # one hand asked for: max_hands=1 halves detector time (palm detection stops rerunning)
     detector = detector or MediaPipeHandDetector(max_hands=2 if options.hands == "both" else 1)
     detections = []
+    frames = open_frames(path, max_frames=options.max_frames, stride=options.stride, info=info)
+    if options.read_ahead:
+        frames = prefetch(frames, options.read_ahead)  # decoded on the other core while detecting
     try:
-        for frame in open_frames(path, max_frames=options.max_frames, stride=options.stride, info=info):
+        for frame in frames:
             detections.append(detector.detect(frame))
             if progress:
                 progress(len(detections), info.num_frames)
     finally:
+        frames.close()  # ends the decoder (thread and process) also on errors and Ctrl-C
         if own_detector:
             detector.close()
     if not detections:

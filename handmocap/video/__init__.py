@@ -7,10 +7,12 @@
 
 Every bad input raises `InputError` ("<path>: <reason>", one line).
 """
-from .decode import DECODERS, Frame, open_frames
+from .decode import DECODERS, Frame, open_frames, probe_once
 from .probe import IMAGE_EXTENSIONS, IMAGE_FPS, VIDEO_EXTENSIONS, VideoInfo, probe, read_image
 from .image_folders import IMAGE_FOLDER_MODES, is_image_sequence
+from .readahead import ReadAhead, prefetch
 from .sources import FoundInput, find_inputs, list_inputs
 
 __all__ = ["VideoInfo", "probe", "Frame", "open_frames", "list_inputs", "find_inputs", "FoundInput", "read_image", "DECODERS",
-           "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "IMAGE_FPS", "IMAGE_FOLDER_MODES", "is_image_sequence"]
+           "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "IMAGE_FPS", "IMAGE_FOLDER_MODES", "is_image_sequence",
+           "prefetch", "ReadAhead", "probe_once"]

@@ -11,7 +11,10 @@ memory stays flat however long the video is. Decoders:
   metadata itself (autorotate). The process is killed when the generator is closed,
   garbage-collected or left by an exception.
 - "cv2": OpenCV's VideoCapture (its FFmpeg backend); we rotate by the probed rotation.
-- "auto": ffmpeg when the executable is on PATH, else cv2.
+- "auto": cv2 when OpenCV opens the video, else ffmpeg; ffmpeg also when start_s is given
+  (it seeks; cv2 decodes its way there). In-process decoding has no process start-up and
+  no pipe copy: measured 1.2-6x the frames/s of the ffmpeg pipe (`python -m bench.decode`),
+  with the same frames (within swscale rounding), timestamps and rotation.
 
 Errors: anything wrong before the first frame raises `InputError` at once, from
 `open_frames` itself; a video that breaks off midway (truncated or corrupt data) yields the
@@ -62,7 +65,8 @@ class Frame:
 
 def open_frames(path: str | Path, *, max_frames: int | None = None, stride: int = 1,
                 start_s: float | None = None, end_s: float | None = None, decoder: str = "auto",
-                info: VideoInfo | None = None, stream: int | None = None) -> Iterator[Frame]:
+                info: VideoInfo | None = None, stream: int | None = None,
+                size: tuple[int, int] | None = None) -> Iterator[Frame]:
     """Stream the frames of a video, an image folder or a single image.
 
     Args:
@@ -73,6 +77,8 @@ def open_frames(path: str | Path, *, max_frames: int | None = None, stride: int 
         decoder: "auto", "ffmpeg" or "cv2" (videos only).
         info: the input's `VideoInfo` when the caller has probed it already.
         stream: the video stream to decode (see `probe`); ignored when `info` is given.
+        size: (width, height) to scale every frame to (area filter; done by ffmpeg itself
+            when it decodes), or None for the video's own (upright) size.
 
     Returns:
         An iterator of `Frame`; closing it (or leaving a for loop) ends the decoder process.
@@ -92,15 +98,55 @@ def open_frames(path: str | Path, *, max_frames: int | None = None, stride: int 
         raise HandmocapError(f"start_s must be >= 0, got {start_s!r}")
     if start_s is not None and end_s is not None and end_s <= start_s:
         raise HandmocapError(f"end_s ({end_s}) must be after start_s ({start_s})")
+    if size is not None and (len(size) != 2 or any(int(v) != v or v < 1 for v in size)):
+        raise HandmocapError(f"size must be (width, height) in positive pixels, got {size!r}")
     info = info if info is not None else probe(path, stream=stream)
     window = _Window(int(max_frames) if max_frames is not None else None, int(stride), start_s, end_s)
+    size = None if size is None or tuple(size) == (info.width, info.height) else (int(size[0]), int(size[1]))
     if info.kind in ("image", "images"):
-        return _image_frames(info, window)
+        return _resized(_image_frames(info, window), size)
     if decoder == "ffmpeg" and not have_ffmpeg():
         raise HandmocapError("decoder='ffmpeg' needs the ffmpeg executable on PATH (apt-get install ffmpeg)")
-    if decoder == "ffmpeg" or (decoder == "auto" and have_ffmpeg()):
-        return _ffmpeg_frames(info, window)
-    return _cv2_frames(info, window)
+    # cv2 cannot choose among several video streams: ffmpeg decodes the chosen one
+    several = (info.video_streams or 1) > 1
+    if decoder == "ffmpeg" or (decoder == "auto" and (start_s or several) and have_ffmpeg()):
+        return _ffmpeg_frames(info, window, size)
+    fallback = (lambda: _ffmpeg_frames(info, window)) if decoder == "auto" and have_ffmpeg() else None
+    return _resized(_cv2_frames(info, window, fallback), size)
+
+
+def _resized(frames: Iterator[Frame], size: tuple[int, int] | None) -> Iterator[Frame]:
+    if size is None:
+        return frames
+    import cv2
+
+    def gen():
+        try:
+            for f in frames:
+                yield Frame(f.index, f.timestamp_s, cv2.resize(f.image, size, interpolation=cv2.INTER_AREA))
+        finally:
+            frames.close()
+
+    return gen()
+
+
+def probe_once(path: str | Path, stream: int | None = None) -> VideoInfo:
+    """`probe`, remembered for the file as it is now (path, size and modification time), so
+    that the stages of one input (tracking, then the preview) probe it once. Errors are not
+    remembered."""
+    import os
+
+    p = Path(path).resolve()
+    try:
+        st = os.stat(p)
+    except OSError:
+        return probe(path, stream=stream)
+    return _probe_memo(p, st.st_size, st.st_mtime_ns, stream)
+
+
+@functools.lru_cache(maxsize=8)
+def _probe_memo(path: Path, size: int, mtime_ns: int, stream: int | None) -> VideoInfo:
+    return probe(path, stream=stream)
 
 
 @dataclass(frozen=True)
@@ -228,8 +274,8 @@ def _read_exact(stream, buf: memoryview) -> int:
     return got
 
 
-def _ffmpeg_frames(info: VideoInfo, win: _Window) -> Iterator[Frame]:
-    path, W, H = info.path, info.width, info.height
+def _ffmpeg_frames(info: VideoInfo, win: _Window, size: tuple[int, int] | None = None) -> Iterator[Frame]:
+    path, (W, H) = info.path, size or (info.width, info.height)
     start = win.start_s or 0.0
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+info"]
     if start > 0:
@@ -241,6 +287,8 @@ def _ffmpeg_frames(info: VideoInfo, win: _Window) -> Iterator[Frame]:
     if win.end_s is not None:
         cmd += ["-t", f"{win.end_s - start:.6f}"]
     filters = ([f"select='not(mod(n\\,{win.stride}))'"] if win.stride > 1 else []) + [_showinfo_filter()]
+    if size is not None:  # after autorotate (ffmpeg inserts it before -vf): size is upright
+        filters.append(f"scale={W}:{H}:flags=area")
     cmd += ["-vf", ",".join(filters), *_passthrough_args(), "-f", "rawvideo", "-pix_fmt", "rgb24"]
     if win.max_frames is not None:
         cmd += ["-frames:v", str(win.max_frames)]
@@ -253,6 +301,7 @@ def _ffmpeg_frames(info: VideoInfo, win: _Window) -> Iterator[Frame]:
     # interrupt is never mistaken for a decoding failure)
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             bufsize=0, process_group=0)
+    _widen_pipe(proc.stdout, frame_bytes)
     reader = _StderrReader(proc.stderr)
     reader.start()
     k = 0  # frames yielded
@@ -291,6 +340,23 @@ def _ffmpeg_frames(info: VideoInfo, win: _Window) -> Iterator[Frame]:
         reader.join(timeout=5)
 
 
+def _widen_pipe(stream, frame_bytes: int) -> None:
+    """Let ffmpeg run up to a frame or two ahead of the reader: grow the pipe from 64 KiB
+    towards the frame size (Linux; capped by /proc/sys/fs/pipe-max-size, 1 MiB by default)."""
+    try:
+        import fcntl
+
+        setpipe = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+        for n in (2 * frame_bytes, frame_bytes, 1 << 20):
+            try:
+                fcntl.fcntl(stream.fileno(), setpipe, min(n, 1 << 24))
+                return
+            except OSError:
+                continue
+    except (ImportError, OSError, ValueError):
+        pass
+
+
 def _check_ended_well(info: VideoInfo, win: _Window, rc: int, reason: str, had_errors: bool, partial: int,
                       offset: int, k: int) -> None:
     """Raise `InputError` when the decoder stopped before the end of the video."""
@@ -315,12 +381,17 @@ def _check_ended_well(info: VideoInfo, win: _Window, rc: int, reason: str, had_e
 _CV2_ROTATE = {90: "ROTATE_90_CLOCKWISE", 180: "ROTATE_180", 270: "ROTATE_90_COUNTERCLOCKWISE"}
 
 
-def _cv2_frames(info: VideoInfo, win: _Window) -> Iterator[Frame]:
+def _cv2_frames(info: VideoInfo, win: _Window, fallback=None) -> Iterator[Frame]:
+    """fallback: () -> the ffmpeg frames, for videos OpenCV cannot open."""
     import cv2
 
     if win.max_frames == 0:
         return
     cap = cv2.VideoCapture(str(info.path), cv2.CAP_FFMPEG)
+    if not cap.isOpened() and fallback is not None:
+        cap.release()
+        yield from fallback()
+        return
     try:
         if not cap.isOpened():
             raise InputError(info.path, "not a video or corrupt data (OpenCV cannot open it)")

@@ -1,0 +1,71 @@
+"""Searching for more hands every few frames (video mode, max_hands=2) on real rendered clips:
+a one-hand clip gives exactly what max_hands=1 gives, and a second hand that enters is
+found within one search period."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from handmocap.detect import MediaPipeHandDetector
+from handmocap.video import Frame, open_frames
+
+VIDEOS = Path(__file__).parents[1] / "data" / "videos"
+
+
+@pytest.fixture(scope="module")
+def two_hands():
+    return list(open_frames(VIDEOS / "two_hands.mp4", max_frames=24))
+
+
+def _run(frames, **kwargs):
+    with MediaPipeHandDetector(**kwargs) as det:
+        out = [det.detect(f) for f in frames]
+        return out, det.searches
+
+
+def test_one_visible_hand_costs_no_palm_search_per_frame():
+    """--hands both on a one-hand clip: the same detections as --hands right (the tracking
+    landmarker is the same), plus a search every `search_every` frames that finds nothing."""
+    frames = list(open_frames(VIDEOS / "one_hand.mp4", max_frames=21))
+    one, _ = _run(frames, max_hands=1)
+    both, searches = _run(frames, max_hands=2, search_every=5)
+    assert all(len(d.hands) == 1 for d in one)
+    assert [len(d.hands) for d in both] == [1] * len(frames)
+    for a, b in zip(one, both):
+        np.testing.assert_allclose(b.hands[0].keypoints_px, a.hands[0].keypoints_px, atol=1e-6)
+        assert b.hands[0].handedness == a.hands[0].handedness
+    assert searches == len(range(1, 21, 5))  # right after the hand is found on frame 0, then every 5
+
+
+def test_an_entering_hand_is_found_within_a_search_period(two_hands):
+    """The right half of the frame is background until frame 7: MediaPipe's own every-frame
+    search finds the second hand there; ours by the next search, then keeps tracking both."""
+    H, W = two_hands[0].image.shape[:2]
+    fill = np.median(two_hands[0].image[:, : W // 2].reshape(-1, 3), axis=0).astype(np.uint8)
+    frames = []
+    for f in two_hands:
+        img = f.image.copy()
+        if f.index < 7:
+            img[:, W // 2:] = fill
+        frames.append(Frame(f.index, f.timestamp_s, img))
+    every, _ = _run(frames, max_hands=2, search_every=1)
+    ours, _ = _run(frames, max_hands=2, search_every=4)
+    first = [next(d.index for d in dets if len(d.hands) == 2) for dets in (every, ours)]
+    assert first[0] == 7
+    assert 7 <= first[1] < 7 + 4
+    assert all(len(d.hands) == 2 for d in ours[first[1]:])
+    # the same two hands: both sides, in the same places as with the every-frame search
+    last_every = sorted(every[-1].hands, key=lambda h: h.keypoints_px[0, 0])
+    last_ours = sorted(ours[-1].hands, key=lambda h: h.keypoints_px[0, 0])
+    assert [h.handedness for h in last_ours] == [h.handedness for h in last_every]
+    for a, b in zip(last_every, last_ours):
+        assert np.abs(a.keypoints_px - b.keypoints_px).mean() < 3.0
+
+
+def test_search_every_is_validated_and_one_means_every_frame(two_hands):
+    from handmocap.errors import HandmocapError
+
+    with pytest.raises(HandmocapError, match="search_every"):
+        MediaPipeHandDetector(search_every=0)
+    dets, searches = _run(two_hands[:6], max_hands=2, search_every=1)
+    assert searches == 0 and all(len(d.hands) == 2 for d in dets)
