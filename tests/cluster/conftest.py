@@ -111,12 +111,14 @@ def run_track(args, env, timeout=300, **kwargs) -> subprocess.CompletedProcess:
                           env=env, timeout=timeout, **kwargs)
 
 
-def task_workers() -> list[int]:
-    """PIDs of Ray workers running our task right now (Ray titles them ray::<function>)."""
+def task_workers(cwd: Path | None = None) -> list[int]:
+    """PIDs of Ray workers running our task right now (Ray titles them ray::<function>); with
+    `cwd`, only those of the driver started there (tasks run in the driver's folder)."""
     pids = []
     for cmd in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            if cmd.read_bytes().startswith(b"ray::track_task"):
+            if cmd.read_bytes().startswith(b"ray::track_task") and (
+                    cwd is None or Path(os.readlink(cmd.parent / "cwd")) == Path(cwd)):
                 pids.append(int(cmd.parent.name))
         except OSError:
             continue

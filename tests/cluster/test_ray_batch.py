@@ -108,14 +108,14 @@ def test_second_run_skips_finished_inputs(folder_run, ray_cluster):
     assert {p.name: p.stat().st_mtime_ns for p in (tmp / "ray").iterdir()} == stamps
 
 
-def _wait_for_worker(proc, min_age_s: float, timeout=240) -> int:
-    """A worker that has been running one of our tasks for `min_age_s`."""
+def _wait_for_worker(proc, cwd: Path, min_age_s: float, timeout=240) -> int:
+    """A worker that has been running one of this driver's tasks for `min_age_s`."""
     first: dict[int, float] = {}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
         now = time.monotonic()
-        pids = task_workers()
+        pids = task_workers(cwd)
         for p in pids:
             first.setdefault(p, now)
         ripe = [p for p in pids if now - first[p] >= min_age_s]
@@ -130,9 +130,9 @@ def test_worker_killed_mid_input_is_retried(ray_cluster, tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen([str(HANDMOCAP), "track", str(inputs), "--out", str(out), "--export", "glb",
                              "--max-frames", "30", "--ray", ray_cluster["address"]], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=ray_cluster["env"])
+                            text=True, env=ray_cluster["env"], cwd=tmp_path)
     try:
-        pid = _wait_for_worker(proc, min_age_s=3.0)
+        pid = _wait_for_worker(proc, tmp_path, min_age_s=3.0)
         assert not (out / "hand_wave.motion.npz").exists()  # mid-way: not finished
         os.kill(pid, signal.SIGKILL)
         time.sleep(0.5)
@@ -154,9 +154,9 @@ def test_ctrl_c_cancels_cluster_tasks(ray_cluster, tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen([str(HANDMOCAP), "track", str(inputs), "--out", str(out), "--export", "glb",
                              "--ray", ray_cluster["address"]], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=ray_cluster["env"], start_new_session=True)
+                            text=True, env=ray_cluster["env"], start_new_session=True, cwd=tmp_path)
     try:
-        _wait_for_worker(proc, min_age_s=2.0)
+        _wait_for_worker(proc, tmp_path, min_age_s=2.0)
         os.killpg(proc.pid, signal.SIGINT)
         t0 = time.monotonic()
         stdout, stderr = proc.communicate(timeout=60)
@@ -172,9 +172,9 @@ def test_ctrl_c_cancels_cluster_tasks(ray_cluster, tmp_path):
     assert done + partial + not_started == 3 and partial >= 1
     assert "Traceback" not in stderr
     deadline = time.monotonic() + 10  # the cluster's workers stop running our tasks
-    while task_workers() and time.monotonic() < deadline:
+    while task_workers(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not task_workers()
+    assert not task_workers(tmp_path)
     assert not _leftovers(out)
     finished = {p.name.split(".")[0] for p in out.glob("*.motion.npz")}
     assert len(finished) == done
@@ -211,11 +211,10 @@ def test_ray_options_need_ray(tmp_path):
 def test_private_cluster_refuses_resources_it_lacks(tmp_path):
     """--ray local starts and stops its own cluster; a task asking for more than the machine
     has gets one line instead of waiting forever."""
-    before = set(task_workers())
     proc = run_track([ROOT / "examples/hand_wave.mp4", "--out", tmp_path / "o", "--ray", "local",
-                      "--gpus-per-task", "64"], dict(os.environ), timeout=180)
+                      "--gpus-per-task", "64"], dict(os.environ), timeout=180, cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "--gpus-per-task 64: this machine offers Ray" in lines[0], proc.stderr
     assert not list((tmp_path / "o").rglob("*.motion.npz")) and not _leftovers(tmp_path / "o")
-    assert set(task_workers()) <= before
+    assert not task_workers(tmp_path)
