@@ -130,6 +130,7 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
     from ..detect.mediapipe_hands import MediaPipeHandDetector
     from ..hand import HandModel
     from ..track.associate import associate_tracks
+    from ..track.handedness import relabel_tracks
     from ..video import open_frames, probe
 
     path = Path(path)
@@ -150,6 +151,7 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
     if not detections:
         raise InputError(path, "no frames could be decoded")
     raw_tracks = associate_tracks(detections)
+    raw_tracks = relabel_tracks(raw_tracks, intr.K(dtype=torch.float64).numpy())  # label vs 3D evidence
     if options.hands != "both":
         raw_tracks = [t for t in raw_tracks if t.side == options.hands]
     estimate = _estimator(options)
