@@ -66,6 +66,11 @@ def variants() -> dict:
         "no-smooth": lambda c, L: replace(base, intrinsics=c, smoothing=replace(base.smoothing, enabled=False)),
         "hand-length": lambda c, L: replace(base, intrinsics=c, hand_length_m=L),
         "fitting": lambda c, L: replace(base, intrinsics=c, estimator="fitting"),
+        "refine+hand-length": lambda c, L: replace(base, intrinsics=c, refine=True, hand_length_m=L),
+        "refine+no-smooth": lambda c, L: replace(base, intrinsics=c, refine=True,
+                                                 smoothing=replace(base.smoothing, enabled=False)),
+        "unknown-K": lambda c, L: replace(base, intrinsics=None),
+        "refine+unknown-K": lambda c, L: replace(base, intrinsics=None, refine=True),
     }
 
 

@@ -31,13 +31,14 @@ STRATEGIES = ("crop", "tiles", "flip", "rotate")
 
 @dataclass
 class RetryStats:
-    """Per strategy: frames tried, frames where it found a hand, seconds spent."""
+    """Per strategy: frames tried, frames where it found a hand, detector calls, seconds spent."""
 
     frames: int = 0
     misses: int = 0
     tried: dict = field(default_factory=lambda: {s: 0 for s in STRATEGIES})
     found: dict = field(default_factory=lambda: {s: 0 for s in STRATEGIES})
     seconds: dict = field(default_factory=lambda: {s: 0.0 for s in STRATEGIES})
+    calls: dict = field(default_factory=lambda: {s: 0 for s in STRATEGIES})
 
 
 def _flip_back(h: HandDetection, W: int) -> HandDetection:
@@ -115,6 +116,7 @@ class RetryDetector:
     def _run(self, image, frame):
         from ..video import Frame
 
+        self.stats.calls[self._current] += 1
         return self._retry_detector().detect(Frame(frame.index, frame.timestamp_s, np.ascontiguousarray(image))).hands
 
     def _try(self, name: str, frame, W: int, H: int):
@@ -168,6 +170,7 @@ class RetryDetector:
                 if (name == "crop" and not recent) or (name == "tiles" and recent):
                     continue
                 t0 = time.perf_counter()
+                self._current = name
                 hands = self._try(name, frame, W, H)
                 self.stats.tried[name] += 1
                 self.stats.seconds[name] += time.perf_counter() - t0
