@@ -7,7 +7,9 @@
     known hand length) -> hand-model keypoints -> DGP translation in each frame's virtual
     camera with the predicted weights -> back to the real camera -> mirrored back -> FitResult
 
-With `refine=True` per-frame fitting runs afterwards, warm-started from the model's output.
+With `refine=True` the refinement of `solve.refine` runs afterwards, warm-started from the
+model's output: it fits the keypoints, trusting the detector's 3D only as far as it agrees
+with its 2D (exact input is used fully; MediaPipe's is mostly left to the model).
 Unknown intrinsics (K=None): the assumed camera of `camera.weak_perspective` (60 degrees
 across the larger side), as for fitting.
 """
@@ -145,8 +147,9 @@ def estimate_track(keypoints_px, keypoints_rel, scores, K, side: str, hand_model
         hand_model: the `HandModel` whose parameters are returned.
         hand_length_m: known wrist-to-middle-fingertip length (metres): fixes size and depth.
         device: torch device for the network.  batch_size: frames per network batch.
-        refine: run per-frame fitting afterwards, starting from the model's output (the
-            first batch of frames also refines the track's shape).
+        refine: refine by fitting afterwards (`solve.refine`), starting from the model's
+            output; the track's shape stays the model's.
+        refine_options: `solve.refine.RefineOptions` (None: defaults).
         weights_path: a keypoint-model checkpoint (None: the shipped weights).
 
     Returns:
