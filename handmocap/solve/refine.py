@@ -85,7 +85,7 @@ def refine_frames(keypoints_px, keypoints_rel, scores, K, hand_model, init: dict
 
     Args:
         keypoints_px: (T, J, 2) pixels.  keypoints_rel: (T, J, 3) metres, camera-aligned.
-        scores: (T, J) in [0, 1].  K: (3, 3) or (T, 3, 3) (the assumed one when unknown).
+        scores: (T, J) or (T,) in [0, 1].  K: (3, 3) or (T, 3, 3) (the assumed one when unknown).
         hand_model: the `HandModel` of the estimates' side.
         init: {"global_orient": (T, 3), "hand_pose": (T, 45) (this model's hand_pose terms),
             "betas": (T, S) per-frame or (S,) / (1, S) one shape for all frames}.
@@ -99,7 +99,10 @@ def refine_frames(keypoints_px, keypoints_rel, scores, K, hand_model, init: dict
     o = options or RefineOptions()
     f = lambda x: torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x,  # noqa: E731
                                   dtype=torch.float32)
-    px, rel, w2d = _clean(f(keypoints_px), f(keypoints_rel), f(scores).expand(f(keypoints_px).shape[:2]))
+    px, rel = f(keypoints_px), f(keypoints_rel)
+    sc = f(scores)
+    sc = sc[:, None].expand(px.shape[:2]) if sc.dim() == 1 else sc
+    px, rel, w2d = _clean(px, rel, sc)
     T = px.shape[0]
     Kt = f(K)
     layer = KeypointLayer(hand_model)
@@ -117,10 +120,9 @@ def refine_frames(keypoints_px, keypoints_rel, scores, K, hand_model, init: dict
                                 per_frame_betas, o)
         Rs.append(R), poses.append(p), betas.append(b)
     R, pose, b = torch.cat(Rs), torch.cat(poses), torch.cat(betas)
-    K_fin = Kt if Kt.dim() == 2 else Kt
     if per_frame_betas:
-        return _finish_frames(layer, D, R, pose, b, px, w2d, K_fin, camera)
-    return _finish(layer, D, R, pose, b[0], px, w2d, K_fin, camera)
+        return _finish_frames(layer, D, R, pose, b, px, w2d, Kt, camera)
+    return _finish(layer, D, R, pose, b[0], px, w2d, Kt, camera)
 
 
 def _refine_batch(layer, D, limit_fn, px, rel, w2d, K, go0, pose0, b0, free_betas: bool, o: RefineOptions):

@@ -65,7 +65,7 @@ def test_shared_shape_stays_and_options_apply(exact):
     init = {"global_orient": pred["global_orient"][:4], "hand_pose": pred["hand_pose"][:4],
             "betas": pred["betas"][0]}
     K = scenes["K"][0]
-    r = refine_frames(obs["keypoints_px"][:4], obs["keypoints_rel"][:4], obs["scores"][:4], K, hand, init,
-                      options=RefineOptions(iterations=0))
+    r = refine_frames(obs["keypoints_px"][:4], obs["keypoints_rel"][:4], obs["scores"][:4, 0], K, hand, init,
+                      options=RefineOptions(iterations=0))  # per-hand scores (T,) are accepted too
     np.testing.assert_allclose(r.betas, pred["betas"][0].numpy(), atol=1e-6)
     np.testing.assert_allclose(r.hand_pose, pred["hand_pose"][:4].numpy(), atol=1e-5)
