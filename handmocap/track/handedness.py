@@ -58,7 +58,6 @@ def _similarity_residual(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> t
     return r / ext
 
 
-@torch.no_grad()
 def side_costs(keypoints_px, keypoints_rel, scores, K) -> tuple[np.ndarray, np.ndarray]:
     """How badly the keypoint model's right-hand and left-hand readings explain each frame.
 
@@ -70,6 +69,13 @@ def side_costs(keypoints_px, keypoints_rel, scores, K) -> tuple[np.ndarray, np.n
         (cost_right (T,), cost_left (T,)): relative 3D shape residual + relative 2D residual
         + joint-limit penalty of each reading.
     """
+    from ..solve.fitting import _cpu_threads
+
+    with _cpu_threads(torch.device("cpu")), torch.no_grad():  # small batches: one thread is faster
+        return _side_costs(keypoints_px, keypoints_rel, scores, K)
+
+
+def _side_costs(keypoints_px, keypoints_rel, scores, K):
     from ..camera.pinhole import project
     from ..hand import HandModel
     from ..hand.limits import build_joint_limits, limit_penalty
