@@ -171,12 +171,16 @@ def source_relative(source: str, folder: Path) -> str | None:
         return None
 
 
-def save_motion(motion: Motion, path: str | os.PathLike) -> Path:
-    """Write `NAME.motion.npz` and its JSON sidecar atomically; returns the npz path."""
+def save_motion(motion: Motion, path: str | os.PathLike, final_path: str | os.PathLike | None = None) -> Path:
+    """Write `NAME.motion.npz` and its JSON sidecar atomically; returns the npz path.
+
+    final_path: where the file will be moved to when it is written into a staging folder
+    first (the source video's relative path is taken from there); default `path`.
+    """
     npz_path, json_path = motion_paths(path)
     npz_path.parent.mkdir(parents=True, exist_ok=True)
     meta = motion.metadata()
-    relative = source_relative(motion.source, npz_path.parent)
+    relative = source_relative(motion.source, motion_paths(final_path or path)[0].parent)
     if relative is not None:  # optional key (schema version 1 readers ignore it)
         meta["source_relative"] = relative
     arrays: dict[str, np.ndarray] = {"meta_json": np.asarray(json.dumps(meta))}

@@ -96,10 +96,19 @@ def keypoint_model_losses(pred, scenes: dict, mode: str, weights: dict) -> dict:
     gt_uv = gt_lm[..., :2] / gt_lm[..., 2:]
     gt_rot = scenes["rotations"].clone()
     gt_rot[:, 0] = R @ gt_rot[:, 0]
+    # detector pairs (training.pairs) have keypoints but no hand-model parameters
+    has = scenes.get("has_params")
+    if has is None or bool(has.all()):
+        rot, beta = rotation_loss(pred.rotations_v, gt_rot), ((pred.betas - scenes["betas"]) ** 2).mean()
+    elif bool(has.any()):
+        rot = rotation_loss(pred.rotations_v[has], gt_rot[has])
+        beta = ((pred.betas[has] - scenes["betas"][has]) ** 2).mean()
+    else:
+        rot = beta = pred.betas.sum() * 0
     out = {
         "rel3d": l3d(pred.keypoints_v, gt_kp, root=0),
-        "rot": rotation_loss(pred.rotations_v, gt_rot),
-        "betas": ((pred.betas - scenes["betas"]) ** 2).mean(),
+        "rot": rot,
+        "betas": beta,
         "reg": parameter_regulariser(pred.betas, pred.rotations_v[:, 1:]),
         "weak2d": l2d(pred.weak_uv, gt_uv, ci.size2d),
     }

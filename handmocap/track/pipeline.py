@@ -149,6 +149,7 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
     from ..detect.mediapipe_hands import MediaPipeHandDetector
     from ..hand import HandModel
     from ..track.associate import associate_tracks
+    from ..track.handedness import relabel_tracks
     from ..video import IMAGE_EXTENSIONS, open_frames, prefetch, probe_once
 
     path = Path(path)
@@ -182,6 +183,7 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
     if not detections:
         raise InputError(path, "no frames could be decoded")
     raw_tracks = associate_tracks(detections)
+    raw_tracks = relabel_tracks(raw_tracks, intr.K(dtype=torch.float64).numpy())  # label vs 3D evidence
     if options.hands != "both":
         raw_tracks = [t for t in raw_tracks if t.side == options.hands]
     estimate = _estimator(options)
@@ -232,8 +234,11 @@ def output_stem(out_dir: Path, path: Path, root: Path | None = None) -> Path:
 
 def process_input(path: Path, out_dir: Path, options: TrackOptions, exports: Iterable[str],
                   overwrite: bool = False, root: Path | None = None, detector=None,
-                  progress=None) -> InputResult:
+                  progress=None, final_dir: Path | None = None) -> InputResult:
     """Track one input and write its motion file + exports. Never raises for bad input.
+
+    final_dir: the output folder the files end up in when a caller moves them from
+    `out_dir` itself (a cluster task's staging folder); default `out_dir`.
 
     The exports are written into a hidden staging folder and moved into place together
     once all are complete, the motion file last (see `track.outputs`). On any failure,
@@ -262,7 +267,8 @@ def process_input(path: Path, out_dir: Path, options: TrackOptions, exports: Ite
         staging = begin_outputs(stem)
         outputs = export_motion(motion, list(exports), staging, stem.name, video=path)
         # the motion file is written (and moved into place) last: it marks the input done
-        outputs["motion"] = [save_motion(motion, staging / stem.name)]
+        final_stem = stem if final_dir is None else output_stem(final_dir, path, root)
+        outputs["motion"] = [save_motion(motion, staging / stem.name, final_path=final_stem)]
         outputs = publish_outputs(staging, stem, outputs)
     except OutputError as exc:
         return failed(str(exc), fatal=True)

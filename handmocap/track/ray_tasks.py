@@ -103,7 +103,7 @@ def track_task(index: int, path: str, root: str | None, cwd: str, out_dir: str, 
             board.frame.remote(index, done, total or 0)
 
     result = process_input(Path(path), staging_dir, options, exports, overwrite=True,
-                           root=None if root is None else Path(root), progress=progress)
+                           root=None if root is None else Path(root), progress=progress, final_dir=final_dir)
     if not result.ok:
         shutil.rmtree(staging_dir, ignore_errors=True)
         return result

@@ -1,0 +1,199 @@
+"""Retry where the detector finds no hand: a `HandDetector` around another one.
+
+When the wrapped detector returns no hand for a frame, `RetryDetector` looks again, in this
+order, and stops at the first view that finds one:
+
+    "crop"    an upscaled crop around the last known hand (within `max_gap` frames): small or
+              blurred hands get more pixels; the palm detector sees them at its own scale
+    "tiles"   with no hand known yet: five overlapping views (the four corners and the centre,
+              each 60% of the frame across), upscaled, for hands too small for the palm detector
+    "flip"    the image mirrored left-right (the label flipped back, so it still names the
+              person's true hand)
+    "rotate"  the image rotated by 90 degrees each way (the palm detector's anchors favour
+              upright hands)
+
+Keypoints found in a transformed view are mapped back to the frame: pixels exactly (pixel-
+centre convention), metric 3D keypoints rotated / mirrored back to camera-aligned axes.
+Retries run on a second detector in image mode, so the wrapped (video-mode) detector's
+tracking state is never fed transformed frames. `stats` counts what each retry found and cost.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from .base import FrameDetections, HandDetection
+
+STRATEGIES = ("crop", "tiles", "flip", "rotate")
+
+
+@dataclass
+class RetryStats:
+    """Per strategy: frames tried, frames where it found a hand, detector calls, seconds spent."""
+
+    frames: int = 0
+    misses: int = 0
+    tried: dict = field(default_factory=lambda: {s: 0 for s in STRATEGIES})
+    found: dict = field(default_factory=lambda: {s: 0 for s in STRATEGIES})
+    seconds: dict = field(default_factory=lambda: {s: 0.0 for s in STRATEGIES})
+    calls: dict = field(default_factory=lambda: {s: 0 for s in STRATEGIES})
+
+
+def _flip_back(h: HandDetection, W: int) -> HandDetection:
+    px = h.keypoints_px.copy()
+    px[:, 0] = W - 1 - px[:, 0]
+    rel = h.keypoints_rel * np.array([-1.0, 1.0, 1.0])
+    side = {"left": "right", "right": "left"}.get(h.handedness, h.handedness)
+    return replace(h, keypoints_px=px, keypoints_rel=rel, handedness=side)
+
+
+def _rotate_back(h: HandDetection, k: int, W: int, H: int) -> HandDetection:
+    """Undo np.rot90(image, k) (k = 1: counter-clockwise, -1: clockwise) on a detection."""
+    x, y = h.keypoints_px[:, 0], h.keypoints_px[:, 1]
+    X, Y, Z = h.keypoints_rel.T
+    if k == 1:  # ccw: rotated (x, y) is original (W - 1 - y, x); directions likewise
+        px = np.stack([W - 1 - y, x], -1)
+        rel = np.stack([-Y, X, Z], -1)
+    else:  # cw: rotated (x, y) is original (y, H - 1 - x)
+        px = np.stack([y, H - 1 - x], -1)
+        rel = np.stack([Y, -X, Z], -1)
+    return replace(h, keypoints_px=px, keypoints_rel=rel)
+
+
+def _crop_back(h: HandDetection, x0: int, y0: int, scale: float) -> HandDetection:
+    px = (h.keypoints_px + 0.5) / scale - 0.5 + np.array([x0, y0])
+    return replace(h, keypoints_px=px)
+
+
+def _dedupe(hands: list, max_hands: int) -> list:
+    """Best-scored first; drop a hand whose keypoints sit on a better one's (overlapping tiles)."""
+    keep = []
+    for h in sorted(hands, key=lambda h: -h.score):
+        size = np.linalg.norm(np.ptp(h.keypoints_px, 0)) + 1e-9
+        if all(np.linalg.norm(h.keypoints_px - k.keypoints_px, axis=-1).mean() > 0.3 * size for k in keep):
+            keep.append(h)
+    return keep[:max_hands]
+
+
+class RetryDetector:
+    """A `HandDetector` that looks again where `detector` finds no hand.
+
+    Args:
+        detector: the wrapped `HandDetector` (closed with this one).
+        strategies: which retries, in order (subset of `STRATEGIES`).
+        retry_detector: detector for the transformed views (default: MediaPipe in image
+            mode, made on the first miss).
+        max_gap: frames after the last hand that the crop retry still uses its position.
+        crop_size: pixels of the upscaled crop's side (the crop is 3x the last hand's box).
+    """
+
+    def __init__(self, detector, strategies=STRATEGIES, retry_detector=None, max_gap: int = 15,
+                 crop_size: int = 384):
+        unknown = set(strategies) - set(STRATEGIES)
+        if unknown:
+            from ..errors import HandmocapError
+
+            raise HandmocapError(f"unknown retry strategies {sorted(unknown)}; use {STRATEGIES}")
+        self.detector = detector
+        self.strategies = tuple(strategies)
+        self._retry = retry_detector
+        self._own_retry = retry_detector is None
+        self.max_gap = int(max_gap)
+        self.crop_size = int(crop_size)
+        self._last_box = None  # (x0, y0, x1, y1) of the last hand, and its frame index
+        self._last_index = None
+        self.stats = RetryStats()
+
+    def _retry_detector(self):
+        if self._retry is None:
+            from .mediapipe_hands import MediaPipeHandDetector
+
+            self._retry = MediaPipeHandDetector(max_hands=getattr(self.detector, "max_hands", 2), mode="image")
+        return self._retry
+
+    def _run(self, image, frame):
+        from ..video import Frame
+
+        self.stats.calls[self._current] += 1
+        return self._retry_detector().detect(Frame(frame.index, frame.timestamp_s, np.ascontiguousarray(image))).hands
+
+    def _try(self, name: str, frame, W: int, H: int):
+        img = frame.image
+        if name == "flip":
+            return tuple(_flip_back(h, W) for h in self._run(img[:, ::-1], frame))
+        if name == "rotate":
+            for k in (1, -1):
+                hands = self._run(np.rot90(img, k), frame)
+                if hands:
+                    return tuple(_rotate_back(h, k, W, H) for h in hands)
+            return ()
+        if name == "tiles":
+            return self._tiles(img, frame, W, H)
+        if self._last_box is None or frame.index - self._last_index > self.max_gap:
+            return ()
+        x0, y0, x1, y1 = self._last_box
+        side = 3.0 * max(x1 - x0, y1 - y0, 16.0)  # the palm detector needs context (2.5x measured worse)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        a0, b0 = int(max(0, round(cx - side / 2))), int(max(0, round(cy - side / 2)))
+        a1, b1 = int(min(W, round(cx + side / 2))), int(min(H, round(cy + side / 2)))
+        if a1 - a0 < 8 or b1 - b0 < 8:
+            return ()
+        import cv2
+
+        return self._zoom(img, frame, a0, b0, a1, b1)
+
+    def _zoom(self, img, frame, a0, b0, a1, b1):
+        import cv2
+
+        scale = self.crop_size / max(a1 - a0, b1 - b0)
+        crop = cv2.resize(img[b0:b1, a0:a1], (round((a1 - a0) * scale), round((b1 - b0) * scale)),
+                          interpolation=cv2.INTER_CUBIC)
+        return tuple(_crop_back(h, a0, b0, scale) for h in self._run(crop, frame))
+
+    def _tiles(self, img, frame, W: int, H: int):
+        tw, th = round(0.6 * W), round(0.6 * H)
+        hands = []
+        for a0, b0 in ((0, 0), (W - tw, 0), (0, H - th), (W - tw, H - th), ((W - tw) // 2, (H - th) // 2)):
+            hands.extend(self._zoom(img, frame, a0, b0, a0 + tw, b0 + th))
+        return tuple(_dedupe(hands, getattr(self.detector, "max_hands", 2)))
+
+    def detect(self, frame) -> FrameDetections:
+        fd = self.detector.detect(frame)
+        self.stats.frames += 1
+        if not fd.hands:
+            self.stats.misses += 1
+            H, W = frame.image.shape[:2]
+            recent = self._last_box is not None and frame.index - self._last_index <= self.max_gap
+            for name in self.strategies:
+                if (name == "crop" and not recent) or (name == "tiles" and recent):
+                    continue
+                t0 = time.perf_counter()
+                self._current = name
+                hands = self._try(name, frame, W, H)
+                self.stats.tried[name] += 1
+                self.stats.seconds[name] += time.perf_counter() - t0
+                if hands:
+                    self.stats.found[name] += 1
+                    fd = replace(fd, hands=hands)
+                    break
+        if fd.hands:
+            px = fd.hands[0].keypoints_px
+            self._last_box = (*px.min(0), *px.max(0))
+            self._last_index = frame.index
+        return fd
+
+    def close(self) -> None:
+        self.detector.close()
+        if self._own_retry and self._retry is not None:
+            self._retry.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+__all__ = ["STRATEGIES", "RetryDetector", "RetryStats"]
