@@ -10,7 +10,7 @@ match by bending joints the wrong way or by disagreeing with the detector's 3D.
 
 Per frame the evidence is a log-odds for "right" (geometry + the detector's own label,
 weighted by its score); a track sums it over its frames (a vote), so a short wrong stretch
-cannot flip a whole track. `relabel_tracks` is the tracker's hook. Letters: T frames, J=21.
+cannot flip a whole track. `relabel_tracks` is the tracker's hook, `relabel_detections` the stills'. Letters: T frames, J=21.
 """
 from __future__ import annotations
 
@@ -159,8 +159,26 @@ def relabel_tracks(tracks: list, K) -> list:
     return [t if s == t.side else replace(t, side=s) for t, s in zip(tracks, sides)]
 
 
+def relabel_detections(hands: list, K) -> list:
+    """The stills' hook: each `HandDetection` of one image gets the side its evidence (3D
+    geometry + the detector's label) says; two hands of one image keep different sides (the
+    weaker decision gives way, as in `relabel_tracks`)."""
+    if not hands:
+        return hands
+    ev = side_evidence(np.stack([h.keypoints_px for h in hands]), np.stack([h.keypoints_rel for h in hands]),
+                       np.array([h.score for h in hands]), K, [h.handedness for h in hands],
+                       [h.handedness_score for h in hands])
+    votes = ev.logit
+    sides = ["right" if v >= 0 else "left" for v in votes]
+    if len(hands) == 2 and sides[0] == sides[1]:
+        weaker = 0 if abs(votes[0]) < abs(votes[1]) else 1
+        sides[weaker] = "left" if sides[weaker] == "right" else "right"
+    return [h if s == h.handedness else replace(h, handedness=s) for h, s in zip(hands, sides)]
+
+
 def _overlap(a, b) -> bool:
     return bool(np.intersect1d(a.frame_index, b.frame_index).size)
 
 
-__all__ = ["SideEvidence", "decide_side", "label_logits", "relabel_tracks", "side_costs", "side_evidence"]
+__all__ = ["SideEvidence", "decide_side", "label_logits", "relabel_detections", "relabel_tracks", "side_costs",
+           "side_evidence"]

@@ -80,3 +80,38 @@ def test_track_vote_repairs_a_wrong_label_and_keeps_two_hands_apart():
     a, b = relabel_tracks([_raw_track(right, "right", "right"), _raw_track(right, "right", "right")], K)
     assert {a.side, b.side} == {"left", "right"}
     assert relabel_tracks([], K) == []
+
+
+class _WrongLabels:
+    """A real MediaPipe detector (IMAGE mode) whose handedness labels are all flipped: the
+    palm/back confusion a detector makes on single images."""
+
+    mode = "image"
+
+    def __init__(self):
+        from handmocap.detect import MediaPipeHandDetector
+
+        self.inner = MediaPipeHandDetector(mode="image")
+
+    def detect(self, frame):
+        found = self.inner.detect(frame)
+        flip = {"left": "right", "right": "left"}
+        return replace(found, hands=tuple(replace(h, handedness=flip[h.handedness]) for h in found.hands))
+
+    def close(self):
+        self.inner.close()
+
+
+def test_a_still_gets_the_true_side_even_when_the_detector_label_is_wrong(tmp_path):
+    from handmocap import TrackOptions, track_still
+    from handmocap.video import Frame, read_image
+
+    det = _WrongLabels()
+    try:
+        img = read_image(RIGHT04)
+        for truth, im in (("left", img), ("right", np.ascontiguousarray(img[:, ::-1]))):
+            assert det.detect(Frame(0, 0.0, im)).hands[0].handedness != truth  # the label is wrong
+            motion = track_still(im, TrackOptions(intrinsics=60.0), detector=det)
+            assert [t.side for t in motion.tracks] == [truth]
+    finally:
+        det.close()
