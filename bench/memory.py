@@ -9,10 +9,13 @@ import tempfile
 from pathlib import Path
 
 _CHILD = """
-import json, resource, sys
+import json, sys
 from handmocap.track.pipeline import TrackOptions, track_input
 m = track_input(sys.argv[1], TrackOptions(intrinsics=sys.argv[2] if sys.argv[2] != '-' else None))
-print(json.dumps({"frames": m.num_frames, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+# VmHWM, not ru_maxrss: ru_maxrss survives exec, so it would report the parent's size when
+# the parent (python -m bench) is bigger than this process
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(json.dumps({"frames": m.num_frames, "peak_mb": hwm / 1024}))
 """
 
 

@@ -163,8 +163,8 @@ class MediaPipeHandDetector:
     every frame on which it tracks fewer hands than it was asked for, so a clip with one
     visible hand and max_hands=2 costs about twice the same clip with max_hands=1. Here each
     tracked hand has its own single-hand VIDEO landmarker (landmarks only, from the hand's
-    previous region); while no hand is tracked, palm detection runs on every frame; while
-    fewer than max_hands are, it runs every `search_every` frames on the frame with the
+    previous region); while no hand is tracked, palm detection runs on every frame; once one
+    is found, and while fewer than max_hands are tracked, it runs then and every `search_every` frames on the frame with the
     tracked hands painted over, and a hand it finds gets its own landmarker. A hand that
     enters while others are tracked is found within `search_every` frames (measured by
     `python -m bench.hands`); after a hand is lost the next search comes after half that.
@@ -287,9 +287,12 @@ class MediaPipeHandDetector:
         self._since_search += 1
         if not kept:  # nothing tracked: palm detection on every frame, as MediaPipe itself does
             self._acquire(mp_image, ms, found)
-        elif len(kept) < self.max_hands and self._since_search >= self.search_every:
+            if self._trackers:  # found one: look for the others on this frame too
+                self._since_search = self.search_every
+        if self._trackers and len(self._trackers) < self.max_hands and self._since_search >= self.search_every:
             self._since_search = 0
             self.searches += 1
+            boxes = [_box(lm, image.shape) for lm in found.hand_landmarks]
             self._acquire(self._masked(image, boxes), ms, found)
         return found
 

@@ -34,7 +34,7 @@ def test_one_visible_hand_costs_no_palm_search_per_frame():
     for a, b in zip(one, both):
         np.testing.assert_allclose(b.hands[0].keypoints_px, a.hands[0].keypoints_px, atol=1e-6)
         assert b.hands[0].handedness == a.hands[0].handedness
-    assert searches == len(range(1, 21, 5))  # right after the hand is found on frame 0, then every 5
+    assert searches == len(range(0, 21, 5))  # on frame 0, where the hand is found, then every 5
 
 
 def test_an_entering_hand_is_found_within_a_search_period(two_hands):
