@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -212,11 +211,7 @@ def test_bad_input_errors(hands):
 def test_ten_thousand_hands_one_call():
     px, rel, t, K = synthetic_hands(100, seed=3, placements=100)
     assert len(t) == 10_000
-    solve_translation(px[:10], rel[:10], None, K[:10])  # warm-up
-    start = time.perf_counter()
+    # one batched call solves them all exactly (its speed is a benchmark figure: bench.stages)
     res = solve_translation(px, rel, None, K)
-    seconds = time.perf_counter() - start
-    print(f"\n10,000 hands: {1e3 * seconds:.1f} ms, max error {(res.transl - t).norm(dim=-1).max():.2e} m")
     assert res.valid.all()
     assert (res.transl - t).norm(dim=-1).max() < 1e-6
-    assert seconds < 5.0
