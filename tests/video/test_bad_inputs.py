@@ -103,19 +103,7 @@ def test_batch_keeps_going(media, tmp_path):
 
 
 def test_generator_close_ends_the_ffmpeg_process(media):
-    def ffmpeg_children():
-        kids = []
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                with open(f"/proc/{pid}/stat") as fh:
-                    fields = fh.read().rsplit(")", 1)[1].split()
-                with open(f"/proc/{pid}/comm") as fh:
-                    comm = fh.read().strip()
-            except OSError:
-                continue
-            if int(fields[1]) == os.getpid() and comm == "ffmpeg" and fields[0] != "Z":
-                kids.append(int(pid))
-        return kids
+    from videogen import ffmpeg_children
 
     assert ffmpeg_children() == []
     frames = open_frames(media["cfr"], decoder="ffmpeg")

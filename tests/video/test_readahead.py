@@ -10,21 +10,7 @@ import pytest
 
 from handmocap.errors import InputError
 from handmocap.video import open_frames, prefetch
-
-
-def _ffmpeg_children():
-    kids = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{pid}/comm") as fh:
-                comm = fh.read().strip()
-        except OSError:
-            continue
-        if int(fields[1]) == os.getpid() and comm == "ffmpeg" and fields[0] != "Z":
-            kids.append(int(pid))
-    return kids
+from videogen import ffmpeg_children
 
 
 def _read_ahead_threads():
@@ -57,15 +43,15 @@ def test_read_ahead_raises_where_decoding_breaks_off(media, decoder):
 
 
 def test_close_ends_the_thread_and_the_ffmpeg_process(media):
-    assert _ffmpeg_children() == []
+    assert ffmpeg_children() == []
     frames = prefetch(open_frames(media["noise"], decoder="ffmpeg"), depth=2)
     assert next(frames).index == 0
     time.sleep(0.2)  # the worker fills the queue and blocks on it
-    assert frames.alive and len(_ffmpeg_children()) == 1
+    assert frames.alive and len(ffmpeg_children()) == 1
     t0 = time.perf_counter()
     frames.close()
     assert time.perf_counter() - t0 < 2.0
-    assert not frames.alive and _ffmpeg_children() == [] and not _read_ahead_threads()
+    assert not frames.alive and ffmpeg_children() == [] and not _read_ahead_threads()
     with pytest.raises(StopIteration):
         next(frames)
 
@@ -76,9 +62,9 @@ def test_an_abandoned_read_ahead_stops_by_itself(media):
     del frames
     gc.collect()
     deadline = time.time() + 5
-    while (_read_ahead_threads() or _ffmpeg_children()) and time.time() < deadline:
+    while (_read_ahead_threads() or ffmpeg_children()) and time.time() < deadline:
         time.sleep(0.05)
-    assert not _read_ahead_threads() and _ffmpeg_children() == []
+    assert not _read_ahead_threads() and ffmpeg_children() == []
 
 
 @pytest.mark.parametrize("decoder", ["ffmpeg", "cv2"])

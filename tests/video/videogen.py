@@ -1,6 +1,7 @@
 """Helpers that make test media with the real ffmpeg (imported by conftest and tests)."""
 from __future__ import annotations
 
+import os
 import subprocess
 
 import numpy as np
@@ -20,3 +21,19 @@ def asym_image(w: int = 160, h: int = 120) -> np.ndarray:
     img[-h // 6:, :] = (0, 255, 0)
     img[h // 3: h // 2, w // 2: w // 2 + 10] = (0, 0, 255)
     return img
+
+
+def ffmpeg_children() -> list[int]:
+    """PIDs of this process's live ffmpeg children (read from /proc)."""
+    kids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/comm") as fh:
+                comm = fh.read().strip()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and comm == "ffmpeg" and fields[0] != "Z":
+            kids.append(int(pid))
+    return kids
