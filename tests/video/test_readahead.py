@@ -1,7 +1,6 @@
 """Read-ahead decoding and decoder options: the same frames as decoding in line, errors at
 the same place, and nothing left running after close (threads, ffmpeg processes)."""
 import gc
-import os
 import threading
 import time
 
