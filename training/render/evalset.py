@@ -42,7 +42,11 @@ from . import people as pp
 from . import scene as sc
 
 SPLIT_SEEDS = {"test": 910_000, "train": 120_000}
-CLIPS = {}
+# name: (hands, camera, seconds between keyframes, lens hfov degrees)
+CLIPS = {"right_hand": (("right",), "front", 0.8, 55.0), "left_hand": (("left",), "egocentric", 0.8, 75.0),
+         "both_hands": (("right", "left"), "front", 0.9, 60.0), "fast_motion": (("right",), "front", 0.25, 65.0)}
+CLIP_FPS = 15.0
+CLIP_FRAMES = 60
 _MODEL = None
 
 
@@ -332,3 +336,128 @@ def merge_stills(out: Path) -> int:
     np.savez_compressed(buf, **merged)
     write_atomic(out / "stills.npz", buf.getvalue())
     return len(merged["image"])
+
+
+# ------------------------------------------------------------------ clips
+def _lerp_arm(a: pp.ArmPose, b: pp.ArmPose, w: float, ang_a, ang_b) -> pp.ArmPose:
+    import torch
+
+    u = (1 - w) * a.upper_dir / np.linalg.norm(a.upper_dir) + w * b.upper_dir / np.linalg.norm(b.upper_dir)
+    ang = (1 - w) * ang_a + w * ang_b
+    hp = angles_to_hand_pose(torch.as_tensor(ang)[None]).to(torch.float64).numpy()[0]
+    return pp.ArmPose(upper_dir=u, upper_twist=(1 - w) * a.upper_twist + w * b.upper_twist,
+                      elbow=(1 - w) * a.elbow + w * b.elbow,
+                      forearm_twist=(1 - w) * a.forearm_twist + w * b.forearm_twist,
+                      wrist=(1 - w) * a.wrist + w * b.wrist, hand_pose=hp)
+
+
+def _smooth(t: float) -> float:
+    return t * t * (3 - 2 * t)
+
+
+def clip_motion(person, sides, camera, key_dt, hfov, frames, size, rng, tries: int = 40):
+    """Keyframed arm and hand motion and a fixed camera for a clip, retried until every hand is
+    in the image on >= 90% of the frames. Returns per-frame posed bodies and the camera."""
+    W, H = size
+    K = intrinsics(size, hfov)
+    ts = np.arange(frames) / CLIP_FPS
+    n_keys = int(np.ceil(ts[-1] / key_dt)) + 2
+    for _ in range(tries):
+        keys = {}
+        for s in sides:
+            keys[s] = []
+            for _k in range(n_keys):
+                arm = pp.sample_arm(rng, s, "front")
+                ang = sample_angles(1, seed=int(rng.integers(2 ** 31 - 1)), named_mix=0.35)[0].numpy()
+                keys[s].append((arm, ang))
+        posed, kps = [], {s: [] for s in pp.SIDES}
+        for t in ts:
+            k = int(t // key_dt)
+            w = _smooth(t / key_dt - k)
+            arms = {s: _lerp_arm(keys[s][k][0], keys[s][k + 1][0], w, keys[s][k][1], keys[s][k + 1][1]) for s in sides}
+            for s in pp.SIDES:
+                if s not in arms:
+                    arms[s] = pp.rest_arm(person, s)
+            p = person.forward(person.deltas(arms), vertices=False)
+            posed.append(p)
+            for s in pp.SIDES:
+                kps[s].append(person.keypoints(p, s))
+        kps = {s: np.stack(v) for s, v in kps.items()}
+        centre = np.mean([kps[s][:, [0, 5, 9, 13, 17]].mean((0, 1)) for s in sides], axis=0)
+        L = person.hand_length(sides[0])
+        if camera == "egocentric":
+            R, eye = pp.camera_for_view("egocentric", kps[sides[0]].mean(0), sides[0], posed[0], person, 0.0, rng)
+        else:
+            d = K[0, 0] * L / rng.uniform(110, 170)
+            view_dir = np.array([rng.uniform(-0.3, 0.3), -1.0, rng.uniform(0.0, 0.4)])
+            eye = centre + d * view_dir / np.linalg.norm(view_dir)
+            R = pp.look_at(eye, centre, np.array([0, 0, 1.0]))
+        kp_c = {s: (kps[s] - eye) @ R.T for s in pp.SIDES}
+        px = {s: pp.project(kp_c[s], K) for s in pp.SIDES}
+        vis = {s: ((px[s] >= 0) & (px[s] <= np.array([W - 1, H - 1]))).all((1, 2)) & (kp_c[s][..., 2] > 0.05).all(1)
+               for s in pp.SIDES}
+        ext = np.concatenate([(px[s].max(1) - px[s].min(1)).max(1) for s in sides])
+        if all(vis[s].mean() >= 0.9 for s in sides) and 60 <= np.median(ext) <= 260:
+            return dict(posed=posed, K=K, R=R, eye=eye, kp_cam=kp_c, kp_px=px, visible=vis, ts=ts)
+    raise RuntimeError(f"no clip motion with the hands in view after {tries} tries")
+
+
+def render_clip(split: str, name: str, out: Path, samples: int = 8, threads: int = 2,
+                frames: int | None = None, size: tuple[int, int] = (480, 360), log=print) -> None:
+    """Render clip `name` of CLIPS to out/clips/<name>.{mp4,gt.npz,calib.json}."""
+    import time
+
+    from tools.render_hand_video import calib_json, encode_mp4
+
+    sides, camera, key_dt, hfov = CLIPS[name]
+    frames = frames or CLIP_FRAMES
+    c = 500 + sorted(CLIPS).index(name)  # subject ids apart from the stills' chunks
+    rng = np.random.default_rng(SPLIT_SEEDS[split] + c)
+    person = _subject(split, c, rng)
+    skin = sc.random_look(rng, 1).skin[0]
+    m = clip_motion(person, sides, camera, key_dt, hfov, frames, size, rng)
+    scene, body = new_body_scene(person, rng, size, samples, threads, skin, SPLIT_SEEDS[split] + c)
+    look = sc.random_look(rng, 1)
+    background = _background(split, size, rng)
+    linear, alphas, masks = [], [], []
+    hand_faces = {s: person.faces[person.hand_vertex_mask(s)[person.faces].all(1)] for s in pp.SIDES}
+    W, H = size
+    sc.set_intrinsics(scene.camera, m["K"], size)
+    for i, posed in enumerate(m["posed"]):
+        t0 = time.time()
+        verts = (person.skin(posed["transforms"], np.arange(len(person.rest_vertices))) - m["eye"]) @ m["R"].T
+        sc.set_vertices(body, verts)
+        if i == 0:
+            target = np.mean([m["kp_cam"][s][:, 9].mean(0) for s in sides], axis=0)
+            set_lights(scene, look, target)
+        img = sc.render_linear(scene, seed=c * 1000 + i)
+        mask = np.zeros((H, W), bool)
+        for s in sides:
+            if m["visible"][s][i]:
+                mask |= sc.hand_mask(verts, hand_faces[s], m["K"], size)
+        masks.append(sc.exposure_for(img, mask & (img[..., 3] > 0.5), look.exposure_target))
+        linear.append(img.astype(np.float16))
+        log(f"  clip {name} frame {i + 1}/{frames}: {time.time() - t0:.1f} s")
+    logs = np.log(np.array(masks))
+    smooth = np.exp(np.convolve(np.pad(logs, 2, mode="edge"), np.ones(5) / 5, mode="valid"))
+    images = []
+    for img, e in zip(linear, smooth):
+        img = img.astype(np.float32)
+        a = img[..., 3:4]
+        fg = sc.tone_map(img[..., :3] / np.maximum(a, 1e-3), e).astype(np.float32)
+        comp = np.clip(np.round(a * fg + (1 - a) * background), 0, 255).astype(np.uint8)
+        images.append(degrade(comp, rng))
+    d = Path(out) / "clips"
+    d.mkdir(parents=True, exist_ok=True)
+    encode_mp4(images, CLIP_FPS, d / f"{name}.mp4", int(rng.integers(22, 29)))
+    gt = {"K": m["K"], "image_size": np.array(size), "fps": np.float64(CLIP_FPS), "timestamps_s": m["ts"],
+          "num_hands": np.int64(len(sides)), "subject": np.int64(SPLIT_SEEDS[split] + c), "view": np.array(camera)}
+    for h, s in enumerate(sides):
+        gt.update({f"hand{h}_side": np.array(s), f"hand{h}_keypoints_cam": m["kp_cam"][s],
+                   f"hand{h}_keypoints_px": m["kp_px"][s], f"hand{h}_visible": m["visible"][s],
+                   f"hand{h}_length_m": np.float64(person.hand_length(s))})
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **gt)
+    write_atomic(d / f"{name}.calib.json", calib_json(m["K"], size).encode())
+    write_atomic(d / f"{name}.gt.npz", buf.getvalue())
+
