@@ -192,6 +192,9 @@ def main(argv=None) -> None:
     acc = accuracy.run(quick=args.quick)
     pck_plot(acc, OUT / "pck.png")
     mem = memory.peak_memory((5, 20) if args.quick else (10, 120, 600))
+    from . import eval_set
+
+    people = eval_set.report_section(quick=args.quick, json_path=OUT / "eval_set.json")
     report = "\n".join([
         "# handmocap benchmark report", "", _machine(), f"- mode: {'quick' if args.quick else 'full'}", "",
         "## Speed per stage (CPU)", speed, "", "![per-stage time](stages.png)", "",
@@ -201,6 +204,7 @@ def main(argv=None) -> None:
         "the 3D PCK curve over 0-50 mm, 2D error of the projected keypoints, and jitter as mean "
         "acceleration error; detection once per clip, shared by every variant.", "",
         accuracy.summary_table(acc), "", "![3D PCK](pck.png)", "",
+        "## Accuracy on the people evaluation set (stills per view, clips)", people, "",
         "## Peak memory as the video grows", memory.memory_table(mem), "",
         f"(report written in {time.perf_counter() - t0:.0f} s)"])
     (OUT / "REPORT.md").write_text(report + "\n")

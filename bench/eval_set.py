@@ -24,7 +24,7 @@ SPLIT = Path("datasets/handeval/test")
 VIEWS = ("palmar", "dorsal", "side", "egocentric", "over-the-shoulder")
 
 
-def _estimate_one(px, rel, side, K, hand_length_m, estimator: str = "model"):
+def _estimate_one(px, rel, side, K, hand_length_m, estimator: str = "model", weights_path=None):
     """(21, 3) camera-space keypoints of one detected hand, the tracker's estimator on one frame."""
     import torch
 
@@ -34,16 +34,22 @@ def _estimate_one(px, rel, side, K, hand_length_m, estimator: str = "model"):
     est = _estimator(TrackOptions(estimator=estimator))
     hand = HandModel(side=side)
     fit = est(px[None], rel[None], np.ones((1, 21)), np.asarray(K, np.float64), side, hand,
-              hand_length_m=hand_length_m, device="cpu", batch_size=1, refine=False)
+              hand_length_m=hand_length_m, device="cpu", batch_size=1, refine=False,
+              **({"weights_path": weights_path} if weights_path else {}))
     return np.asarray(fit.keypoints_cam[0], np.float64)
 
 
-def still_rows(split: Path = SPLIT, limit: int | None = None, estimator: str = "model") -> list[dict]:
+def still_rows(split: Path = SPLIT, limit: int | None = None, estimator: str = "model",
+               weights_path=None) -> list[dict]:
     """One row per still: view, found, handedness right, and errors (mm) without/with the true
     hand length; errors are NaN where the target hand was not found."""
     from training.detector_pairs import load_or_detect
 
-    d = load_or_detect(split)
+    return rows_from_detections(load_or_detect(split), limit, estimator, weights_path)
+
+
+def rows_from_detections(d: dict, limit: int | None = None, estimator: str = "model", weights_path=None) -> list[dict]:
+    """`still_rows` on detections already made (`training.detector_pairs.detect_stills`)."""
     N = len(d["image"]) if limit is None else min(limit, len(d["image"]))
     rows = []
     for i in range(N):
@@ -55,7 +61,7 @@ def still_rows(split: Path = SPLIT, limit: int | None = None, estimator: str = "
             gt = d["gt_keypoints_cam"][i, slot]
             for tag, L in (("", None), ("_L", float(d["hand_length_m"][i]))):
                 pred = _estimate_one(d["keypoints_px"][i, slot], d["keypoints_rel"][i, slot], label, d["K"][i], L,
-                                     estimator)
+                                     estimator, weights_path)
                 row["cs_mje" + tag] = 1000 * float(np.linalg.norm(pred - gt, axis=-1).mean())
                 row["pa_mpjpe" + tag] = 1000 * float(np.asarray(pa_mpjpe(pred[None], gt[None])).mean())
                 row["depth" + tag] = 1000 * float(pred[0, 2] - gt[0, 2])
@@ -160,11 +166,36 @@ def table(stills: dict, clips: dict, label: str = "current model") -> str:
     return "\n".join(rows)
 
 
-def run(split: Path = SPLIT, limit: int | None = None, clips: bool = True) -> dict:
+def run(split: Path = SPLIT, limit: int | None = None, clips: bool = True, clip_names=None) -> dict:
     if not (split / "stills.npz").exists():
         return {}
     rows = still_rows(split, limit)
-    return {"split": str(split), "stills": summarise(rows), "clips": clip_rows(split) if clips else {}}
+    return {"split": str(split), "stills": summarise(rows),
+            "clips": clip_rows(split, clip_names) if clips else {}}
+
+
+BASELINE = Path(__file__).with_name("eval_set_baseline.json")
+"""Figures of the previous model on the test split (kept so reports show both rows)."""
+
+
+def report(res: dict) -> str:
+    """The current figures, with the stored previous model's beside them when there are any."""
+    parts = [table(res["stills"], res["clips"], "current model")]
+    if BASELINE.exists():
+        base = json.loads(BASELINE.read_text())
+        parts += ["", table(base["stills"], base["clips"], f"previous model, {base.get('label', '')}".rstrip(", "))]
+    return "\n".join(parts)
+
+
+def report_section(quick: bool = False, json_path: Path | None = None) -> str:
+    """Markdown section for `python -m bench` (quick: 60 stills, one clip)."""
+    res = run(SPLIT, 60 if quick else None, True, ["right_hand"] if quick else None)
+    if not res:
+        return f"(no evaluation set at {SPLIT}; render it with tools/render_eval_set.py)"
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(res, indent=2))
+    return report(res)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     if not res:
         print(f"no evaluation set at {a.split} (render it with tools/render_eval_set.py)")
         return 1
-    print(table(res["stills"], res["clips"]))
+    print(report(res))
     a.json.parent.mkdir(parents=True, exist_ok=True)
     a.json.write_text(json.dumps(res, indent=2))
     return 0

@@ -55,13 +55,16 @@ def match(detections, gt_px: np.ndarray, in_view: np.ndarray, hand_px: np.ndarra
     return out
 
 
-def detect_stills(split_dir: Path, log=print) -> dict:
-    """Run MediaPipe (IMAGE mode) on every still of a split; returns the arrays above."""
+def detect_stills(split_dir: Path, log=print, limit: int | None = None) -> dict:
+    """Run MediaPipe (IMAGE mode) on every still of a split (or the first `limit`); returns
+    the arrays above."""
     from handmocap.detect.mediapipe_hands import MediaPipeHandDetector
     from handmocap.video import Frame
 
     split_dir = Path(split_dir)
     gt = dict(np.load(split_dir / "stills.npz"))
+    if limit is not None:
+        gt = {k: v[:limit] for k, v in gt.items()}
     N = len(gt["image"])
     out = {"found": np.zeros((N, 2), bool), "keypoints_px": np.full((N, 2, 21, 2), np.nan),
            "keypoints_rel": np.full((N, 2, 21, 3), np.nan), "handedness": np.full((N, 2), "", dtype="<U5"),
