@@ -17,12 +17,9 @@ so an interrupted run resumes. Everything follows from the split's seed. Needs b
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 import time
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:

@@ -96,11 +96,14 @@ def detect_stills(split_dir: Path, log=print, limit: int | None = None) -> dict:
 
 
 def load_or_detect(split_dir: Path, log=print) -> dict:
-    """The cached pairs of a split, computed (and written) when missing or older than the GT."""
+    """The cached pairs of a split, computed (and written) when missing or made for other stills
+    (file times are not kept by git, so the image lists are compared)."""
     split_dir = Path(split_dir)
     path = split_dir / "detections.npz"
-    if path.exists() and path.stat().st_mtime >= (split_dir / "stills.npz").stat().st_mtime:
-        return dict(np.load(path))
+    if path.exists():
+        cached = dict(np.load(path))
+        if np.array_equal(cached["image"], np.load(split_dir / "stills.npz")["image"]):
+            return cached
     out = detect_stills(split_dir, log=log)
     buf = io.BytesIO()
     np.savez_compressed(buf, **out)
