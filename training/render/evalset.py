@@ -351,6 +351,15 @@ def _lerp_arm(a: pp.ArmPose, b: pp.ArmPose, w: float, ang_a, ang_b) -> pp.ArmPos
                       wrist=(1 - w) * a.wrist + w * b.wrist, hand_pose=hp)
 
 
+def _near(arm: pp.ArmPose, rng: np.random.Generator) -> pp.ArmPose:
+    """An arm pose close to `arm` (upper arm within ~12 degrees, elbow 15, twists 40, wrist 25)."""
+    u = arm.upper_dir / np.linalg.norm(arm.upper_dir) + rng.normal(0, 0.12, 3)
+    return pp.ArmPose(upper_dir=u, upper_twist=arm.upper_twist + np.radians(rng.uniform(-20, 20)),
+                      elbow=arm.elbow + np.radians(rng.uniform(-15, 15)),
+                      forearm_twist=arm.forearm_twist + np.radians(rng.uniform(-40, 40)),
+                      wrist=arm.wrist + np.radians(rng.uniform(-25, 25, 2)))
+
+
 def _smooth(t: float) -> float:
     return t * t * (3 - 2 * t)
 
@@ -366,8 +375,10 @@ def clip_motion(person, sides, camera, key_dt, hfov, frames, size, rng, tries: i
         keys = {}
         for s in sides:
             keys[s] = []
+            base = pp.sample_arm(rng, s, "front")
             for _k in range(n_keys):
-                arm = pp.sample_arm(rng, s, "front")
+                # seen from the eyes, the hand must stay in a narrow cone: keys near one pose
+                arm = _near(base, rng) if camera == "egocentric" else pp.sample_arm(rng, s, "front")
                 ang = sample_angles(1, seed=int(rng.integers(2 ** 31 - 1)), named_mix=0.35)[0].numpy()
                 keys[s].append((arm, ang))
         posed, kps = [], {s: [] for s in pp.SIDES}
