@@ -443,13 +443,18 @@ def render_clip(split: str, name: str, out: Path, samples: int = 8, threads: int
             set_lights(scene, look, target)
         img = sc.render_linear(scene, seed=c * 1000 + i)
         mask = np.zeros((H, W), bool)
-        for s in sides:
-            if m["visible"][s][i]:
+        for s in sides:  # partly outside the image still counts; behind the camera does not
+            if (verts[np.unique(hand_faces[s]), 2] > 0.01).all():
                 mask |= sc.hand_mask(verts, hand_faces[s], m["K"], size)
-        masks.append(sc.exposure_for(img, mask & (img[..., 3] > 0.5), look.exposure_target))
+        mask &= img[..., 3] > 0.5
+        # too few hand pixels: take the neighbours' exposure (an empty mask would meter the
+        # transparent background and blow the frame out)
+        masks.append(sc.exposure_for(img, mask, look.exposure_target) if mask.sum() >= 50 else np.nan)
         linear.append(img.astype(np.float16))
         log(f"  clip {name} frame {i + 1}/{frames}: {time.time() - t0:.1f} s")
-    logs = np.log(np.array(masks))
+    logs = np.log(np.array(masks, dtype=float))
+    ok = np.isfinite(logs)
+    logs = np.interp(np.arange(len(logs)), np.flatnonzero(ok), logs[ok])
     smooth = np.exp(np.convolve(np.pad(logs, 2, mode="edge"), np.ones(5) / 5, mode="valid"))
     images = []
     for img, e in zip(linear, smooth):
