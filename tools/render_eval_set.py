@@ -30,7 +30,7 @@ from training.render import evalset  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("stage", choices=["stills", "clips", "merge"])
+    ap.add_argument("stage", choices=["stills", "clips", "merge", "occlusion"])
     ap.add_argument("--split", choices=sorted(evalset.SPLIT_SEEDS), default="test")
     ap.add_argument("--out", type=Path, required=True, help="output folder of the split")
     ap.add_argument("--count", type=int, default=300, help="stills to have in total")
@@ -58,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.time()
             evalset.render_clip(a.split, name, a.out, a.samples, a.threads, frames=a.frames)
             print(f"clip {name} in {time.time() - t0:.0f} s", flush=True)
+    elif a.stage == "occlusion":  # clips rendered before their GT had hand{h}_occluded
+        for name in a.clip or sorted(evalset.CLIPS):
+            if (a.out / "clips" / f"{name}.gt.npz").exists():
+                evalset.annotate_clip_occlusion(a.split, name, a.out)
     else:
         evalset.merge_stills(a.out)
     return 0

@@ -46,6 +46,7 @@ SPLIT_SEEDS = {"test": 910_000, "train": 120_000}
 CLIPS = {"right_hand": (("right",), "front", 0.8, 55.0), "left_hand": (("left",), "egocentric", 0.8, 75.0),
          "both_hands": (("right", "left"), "front", 0.9, 60.0), "fast_motion": (("right",), "front", 0.25, 65.0)}
 CLIP_FPS = 15.0
+MAX_HIDDEN = 5  # a clip frame's hand counts as visible with at most this many keypoints hidden by the body
 CLIP_FRAMES = 60
 _MODEL = None
 
@@ -427,6 +428,7 @@ def render_clip(split: str, name: str, out: Path, samples: int = 8, threads: int
     person = _subject(split, c, rng)
     skin = sc.random_look(rng, 1).skin[0]
     m = clip_motion(person, sides, camera, key_dt, hfov, frames, size, rng)
+    occluded = clip_occlusion(person, m)
     scene, body = new_body_scene(person, rng, size, samples, threads, skin, SPLIT_SEEDS[split] + c)
     look = sc.random_look(rng, 1)
     background = _background(split, size, rng)
@@ -470,10 +472,48 @@ def render_clip(split: str, name: str, out: Path, samples: int = 8, threads: int
           "num_hands": np.int64(len(sides)), "subject": np.int64(SPLIT_SEEDS[split] + c), "view": np.array(camera)}
     for h, s in enumerate(sides):
         gt.update({f"hand{h}_side": np.array(s), f"hand{h}_keypoints_cam": m["kp_cam"][s],
-                   f"hand{h}_keypoints_px": m["kp_px"][s], f"hand{h}_visible": m["visible"][s],
+                   f"hand{h}_keypoints_px": m["kp_px"][s], f"hand{h}_occluded": occluded[s],
+                   f"hand{h}_visible": m["visible"][s] & (occluded[s].sum(1) <= MAX_HIDDEN),
                    f"hand{h}_length_m": np.float64(person.hand_length(s))})
     buf = io.BytesIO()
     np.savez_compressed(buf, **gt)
     write_atomic(d / f"{name}.calib.json", calib_json(m["K"], size).encode())
     write_atomic(d / f"{name}.gt.npz", buf.getvalue())
 
+
+
+def clip_occlusion(person, m: dict) -> dict:
+    """{side: (T, 21) bool} keypoints hidden by the rest of the body (arms move freely, so a
+    hand can pass behind the other arm or into the torso)."""
+    hand_mask = {s: person.hand_vertex_mask(s) for s in pp.SIDES}
+    other = {s: person.faces[~hand_mask[s][person.faces].any(1)] for s in pp.SIDES}
+    out = {s: np.zeros((len(m["posed"]), 21), bool) for s in pp.SIDES}
+    for i, posed in enumerate(m["posed"]):
+        verts = (person.skin(posed["transforms"], np.arange(len(person.rest_vertices))) - m["eye"]) @ m["R"].T
+        near = verts[:, 2] > 0.01
+        for s in pp.SIDES:
+            if m["visible"][s][i]:
+                out[s][i] = occluded_by_body(verts, other[s][near[other[s]].all(1)], m["kp_cam"][s][i])
+    return out
+
+
+def annotate_clip_occlusion(split: str, name: str, out: Path) -> None:
+    """Add hand{h}_occluded to a rendered clip's GT (replaying its motion from the seed, no
+    rendering) and clear hand{h}_visible where more than MAX_HIDDEN keypoints are hidden."""
+    sides, camera, key_dt, hfov = CLIPS[name]
+    path = Path(out) / "clips" / f"{name}.gt.npz"
+    gt = dict(np.load(path))
+    c = 500 + sorted(CLIPS).index(name)
+    rng = np.random.default_rng(SPLIT_SEEDS[split] + c)
+    person = _subject(split, c, rng)
+    sc.random_look(rng, 1)
+    m = clip_motion(person, sides, camera, key_dt, hfov, len(gt["timestamps_s"]), tuple(gt["image_size"]), rng)
+    if not np.allclose(m["kp_cam"][sides[0]], gt["hand0_keypoints_cam"]):
+        raise RuntimeError(f"{path}: the replayed motion differs from the rendered one")
+    occ = clip_occlusion(person, m)
+    for h, s in enumerate(sides):
+        gt[f"hand{h}_occluded"] = occ[s]
+        gt[f"hand{h}_visible"] = m["visible"][s] & (occ[s].sum(1) <= MAX_HIDDEN)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **gt)
+    write_atomic(path, buf.getvalue())
