@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +25,6 @@ VIEWS = ("palmar", "dorsal", "side", "egocentric", "over-the-shoulder")
 
 def _estimate_one(px, rel, side, K, hand_length_m, estimator: str = "model", weights_path=None):
     """(21, 3) camera-space keypoints of one detected hand, the tracker's estimator on one frame."""
-    import torch
-
     from handmocap.hand import HandModel
     from handmocap.track.pipeline import TrackOptions, _estimator
 

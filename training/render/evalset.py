@@ -24,8 +24,6 @@ Files under a split folder:
 from __future__ import annotations
 
 import io
-import json
-import subprocess
 from pathlib import Path
 
 import bpy
@@ -237,12 +235,12 @@ def render_image(scene, body, person, sample, size, rng, look, seed, background)
     img = sc.render_linear(scene, seed=seed)
     alpha = img[..., 3:4]
     hands = np.zeros(img.shape[:2], bool)
-    for s in pp.SIDES:
+    for s in pp.SIDES:  # meter on the hands in front of the camera
         m = person.hand_vertex_mask(s)
         fh = person.faces[m[person.faces].all(1)]
-        if sample["in_view"][s] or s == "right":
-            hands |= sc.hand_mask(sample["verts_cam"], fh, sample["K"], size) if (sample["verts_cam"][
-                np.unique(fh), 2] > 0.01).all() else False
+        in_front = (sample["verts_cam"][np.unique(fh), 2] > 0.01).all()
+        if (sample["in_view"][s] or s == "right") and in_front:
+            hands |= sc.hand_mask(sample["verts_cam"], fh, sample["K"], size)
     exposure = sc.exposure_for(img, hands & (alpha[..., 0] > 0.5), look.exposure_target)
     straight = img[..., :3] / np.maximum(alpha, 1e-3)
     fg = sc.tone_map(straight, exposure).astype(np.float32)
