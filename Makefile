@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 NODE_TOOLS := tools/node
 
-.PHONY: demo test test-bpy42 bench bench-quick system venv clean addon
+.PHONY: demo test test-bpy42 bench bench-quick system venv clean addon evalset
 
 # apt packages: ffmpeg (ffmpeg + ffprobe for probing and decoding), opencv-doc (a real
 # photo of a hand the detector tests use). Skipped when already present.
@@ -68,6 +68,17 @@ bench: venv
 
 bench-quick: venv
 	$(PY) -m bench --quick
+
+# the people evaluation set (anny bodies rendered in Blender; resumable chunks, ~10-20 s a
+# still on 2 shared cores) and its MediaPipe detections; `make evalset SPLIT=train COUNT=3000`
+# renders the training split (other subjects, poses, photos and seeds)
+SPLIT ?= test
+COUNT ?= 300
+evalset: venv
+	$(PIP) install -q -e ".[build-asset]"
+	nice -n 10 $(PY) tools/render_eval_set.py stills --split $(SPLIT) --count $(COUNT) --out datasets/handeval/$(SPLIT)
+	nice -n 10 $(PY) tools/render_eval_set.py clips --split $(SPLIT) --out datasets/handeval/$(SPLIT)
+	$(PY) -m training.detector_pairs datasets/handeval/$(SPLIT)
 
 # the Blender extension zip: dist/handmocap_blender.zip (install it in Blender 4.2+)
 addon: venv

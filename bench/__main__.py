@@ -218,6 +218,9 @@ def main(argv=None) -> None:
     acc = accuracy.run(quick=args.quick)
     pck_plot(acc, OUT / "pck.png")
     mem = memory.peak_memory((5, 20) if args.quick else (10, 120, 600))
+    from . import eval_set
+
+    people = eval_set.report_section(quick=args.quick, json_path=OUT / "eval_set.json")
     (OUT / "figures.json").write_text(json.dumps({
         "mode": "quick" if args.quick else "full", "speed": entries, "hands": hand_figures,
         "decode_fps": decoders, "folder_fps_by_jobs": folder, "memory": mem}, indent=1) + "\n")
@@ -235,6 +238,7 @@ def main(argv=None) -> None:
         "the 3D PCK curve over 0-50 mm, 2D error of the projected keypoints, and jitter as mean "
         "acceleration error; detection once per clip, shared by every variant.", "",
         accuracy.summary_table(acc), "", "![3D PCK](pck.png)", "",
+        "## Accuracy on the people evaluation set (stills per view, clips)", people, "",
         "## Peak memory as the video grows", memory.memory_table(mem), "",
         f"(report written in {time.perf_counter() - t0:.0f} s)"])
     (OUT / "REPORT.md").write_text(report + "\n")

@@ -180,3 +180,6 @@ def summary_table(results: dict) -> str:
 
 if __name__ == "__main__":
     print(summary_table(run()))
+    from bench import eval_set  # the people evaluation set: per view, stills and clips
+
+    eval_set.main([])

@@ -1,0 +1,126 @@
+"""(real detector output -> ground truth) pairs of the rendered people stills.
+
+MediaPipe runs once per still (IMAGE mode, up to two hands); each detection is matched to
+the rendered hand whose GT 2D keypoints it lies on, so retraining and evaluation need
+neither Blender nor MediaPipe again. `python -m training.detector_pairs SPLIT_DIR` writes
+SPLIT_DIR/detections.npz:
+
+    image          (N,) str, as in stills.npz (the GT file; its arrays are copied in too)
+    K              (N, 3, 3)      view  (N,) str      side  (N,) str (the hand the view shows)
+    subject        (N,) int       hand_length_m (N,)  image_size (N, 2)
+    gt_keypoints_cam (N, 2, 21, 3) metres, [right, left] hands, our order
+    gt_keypoints_px  (N, 2, 21, 2) pixels     gt_in_view (N, 2) bool
+    found          (N, 2) bool: a detection matched that GT hand
+    keypoints_px   (N, 2, 21, 2) pixels, the matched detection's landmarks (NaN if none)
+    keypoints_rel  (N, 2, 21, 3) metres, its world landmarks (MediaPipe's metric 3D)
+    handedness     (N, 2) str, its label ('' if none)
+    handedness_score (N, 2), score (N, 2)
+    match_px       (N, 2) mean 2D distance of the match to the GT keypoints, pixels
+    extra_detections (N,) int: detections that matched no GT hand (false positives)
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from handmocap.export.mesh import write_atomic
+
+SIDES = ("right", "left")  # GT hand slots
+
+
+def match(detections, gt_px: np.ndarray, in_view: np.ndarray, hand_px: np.ndarray) -> list:
+    """Assign detections to GT hands: (slot, detection, mean px distance) for pairs whose mean
+    keypoint distance is under a third of the hand's size, closest pairs first.
+
+    gt_px: (2, 21, 2); in_view: (2,) bool; hand_px: (2,) hand box sides, pixels."""
+    pairs = []
+    for s in range(2):
+        if not in_view[s]:
+            continue
+        for k, d in enumerate(detections):
+            e = float(np.linalg.norm(d.keypoints_px - gt_px[s], axis=-1).mean())
+            if e < max(hand_px[s], 30.0) / 3:
+                pairs.append((e, s, k))
+    used_s, used_k, out = set(), set(), []
+    for e, s, k in sorted(pairs):
+        if s in used_s or k in used_k:
+            continue
+        used_s.add(s), used_k.add(k)
+        out.append((s, detections[k], e))
+    return out
+
+
+def detect_stills(split_dir: Path, log=print, limit: int | None = None) -> dict:
+    """Run MediaPipe (IMAGE mode) on every still of a split (or the first `limit`); returns
+    the arrays above."""
+    from handmocap.detect.mediapipe_hands import MediaPipeHandDetector
+    from handmocap.video import Frame
+
+    split_dir = Path(split_dir)
+    gt = dict(np.load(split_dir / "stills.npz"))
+    if limit is not None:
+        gt = {k: v[:limit] for k, v in gt.items()}
+    N = len(gt["image"])
+    out = {"found": np.zeros((N, 2), bool), "keypoints_px": np.full((N, 2, 21, 2), np.nan),
+           "keypoints_rel": np.full((N, 2, 21, 3), np.nan), "handedness": np.full((N, 2), "", dtype="<U5"),
+           "handedness_score": np.zeros((N, 2)), "score": np.zeros((N, 2)), "match_px": np.full((N, 2), np.nan),
+           "extra_detections": np.zeros(N, int)}
+    with MediaPipeHandDetector(max_hands=2, mode="image") as det:
+        for i in range(N):
+            bgr = cv2.imread(str(split_dir / str(gt["image"][i])), cv2.IMREAD_COLOR)
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            dets = det.detect(Frame(index=i, timestamp_s=0.0, image=rgb)).hands
+            px = gt["keypoints_px"][i]
+            sizes = (px.max(1) - px.min(1)).max(1)
+            pairs = match(dets, px, gt["in_view"][i], sizes)
+            for s, d, e in pairs:
+                out["found"][i, s] = True
+                out["keypoints_px"][i, s] = d.keypoints_px
+                out["keypoints_rel"][i, s] = d.keypoints_rel
+                out["handedness"][i, s] = d.handedness
+                out["handedness_score"][i, s] = d.handedness_score
+                out["score"][i, s] = d.score
+                out["match_px"][i, s] = e
+            out["extra_detections"][i] = len(dets) - len(pairs)
+            if log and (i + 1) % 50 == 0:
+                log(f"  detected {i + 1}/{N}")
+    out.update(image=gt["image"], K=gt["K"], view=gt["view"], side=gt["side"], subject=gt["subject"],
+               hand_length_m=gt["hand_length_m"], image_size=gt["image_size"],
+               gt_keypoints_cam=gt["keypoints_cam"], gt_keypoints_px=gt["keypoints_px"], gt_in_view=gt["in_view"])
+    return out
+
+
+def load_or_detect(split_dir: Path, log=print) -> dict:
+    """The cached pairs of a split, computed (and written) when missing or made for other stills
+    (file times are not kept by git, so the image lists are compared)."""
+    split_dir = Path(split_dir)
+    path = split_dir / "detections.npz"
+    if path.exists():
+        cached = dict(np.load(path))
+        if np.array_equal(cached["image"], np.load(split_dir / "stills.npz")["image"]):
+            return cached
+    out = detect_stills(split_dir, log=log)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **out)
+    write_atomic(path, buf.getvalue())
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="MediaPipe on every rendered still -> detections.npz")
+    ap.add_argument("split_dir", type=Path)
+    a = ap.parse_args(argv)
+    d = load_or_detect(a.split_dir)
+    tgt = np.array([0 if s == "right" else 1 for s in d["side"]])
+    found = d["found"][np.arange(len(tgt)), tgt]
+    print(f"{a.split_dir}: {len(tgt)} stills, target hand found on {found.mean():.1%}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
