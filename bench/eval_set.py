@@ -1,8 +1,9 @@
 """Accuracy on the people evaluation set (rendered anny bodies; `tools/render_eval_set.py`).
 
-Stills: each image on its own with its own K: MediaPipe in IMAGE mode (cached in the split's
-detections.npz), then the default estimator on that one frame, as `track_input` runs it
-(the hand model of the detector's label). Clips: `track_input` with the true K.
+Stills: each image on its own with its own K, through the photos mode (`track_still`:
+MediaPipe in IMAGE mode, handedness checked in 3D, the default estimator); the older
+per-detection path (`rows_from_detections`, on the split's cached detections.npz) scores the
+estimator alone on the detector's label. Clips: `track_input` with the true K.
 Per view: hands found, handedness right, CS-MJE, PA-MPJPE, root (wrist) depth error
 (+ = too far), each without and with the true hand length.
 
@@ -43,6 +44,46 @@ def still_rows(split: Path = SPLIT, limit: int | None = None, estimator: str = "
     from training.detector_pairs import load_or_detect
 
     return rows_from_detections(load_or_detect(split), limit, estimator, weights_path)
+
+
+def photo_rows(split: Path = SPLIT, limit: int | None = None) -> list[dict]:
+    """`still_rows` through the photos mode: `track_still` on each image with its own K
+    (a `.calib` sidecar is not needed: K is given), its tracks matched to the GT hands by
+    their 2D keypoints; handedness is the side `track_still` reports."""
+    from types import SimpleNamespace
+
+    from handmocap.camera.intrinsics import Intrinsics
+    from handmocap.track.pipeline import TrackOptions
+    from handmocap.track.stills import track_still
+    from training.detector_pairs import match
+
+    split = Path(split)
+    gt = dict(np.load(split / "stills.npz"))
+    N = len(gt["image"]) if limit is None else min(limit, len(gt["image"]))
+    rows = []
+    for i in range(N):
+        K = gt["K"][i]
+        W, H = (int(v) for v in gt["image_size"][i])
+        intr = Intrinsics(fx=float(K[0, 0]), fy=float(K[1, 1]), cx=float(K[0, 2]), cy=float(K[1, 2]),
+                          width=W, height=H)
+        slot = 0 if gt["side"][i] == "right" else 1
+        row = {"view": str(gt["view"][i]), "side": str(gt["side"][i]), "found": False}
+        px = gt["keypoints_px"][i]
+        sizes = (px.max(1) - px.min(1)).max(1)
+        for tag, L in (("", None), ("_L", float(gt["hand_length_m"][i]))):
+            motion = track_still(split / str(gt["image"][i]), TrackOptions(intrinsics=intr, hand_length_m=L))
+            tracks = [SimpleNamespace(keypoints_px=t.keypoints_px[0]) for t in motion.tracks]
+            hit = [next(k for k, x in enumerate(tracks) if x is d) for s, d, _ in match(tracks, px, gt["in_view"][i], sizes) if s == slot]
+            if not hit:
+                break
+            t = motion.tracks[hit[0]]
+            row["found"], row["handedness_ok"] = True, t.side == row["side"]
+            pred, ref = np.asarray(t.keypoints_cam[0], np.float64), gt["keypoints_cam"][i, slot]
+            row["cs_mje" + tag] = 1000 * float(np.linalg.norm(pred - ref, axis=-1).mean())
+            row["pa_mpjpe" + tag] = 1000 * float(np.asarray(pa_mpjpe(pred[None], ref[None])).mean())
+            row["depth" + tag] = 1000 * float(pred[0, 2] - ref[0, 2])
+        rows.append(row)
+    return rows
 
 
 def rows_from_detections(d: dict, limit: int | None = None, estimator: str = "model", weights_path=None) -> list[dict]:
@@ -166,7 +207,7 @@ def table(stills: dict, clips: dict, label: str = "current model") -> str:
 def run(split: Path = SPLIT, limit: int | None = None, clips: bool = True, clip_names=None) -> dict:
     if not (split / "stills.npz").exists():
         return {}
-    rows = still_rows(split, limit)
+    rows = photo_rows(split, limit)
     return {"split": str(split), "stills": summarise(rows),
             "clips": clip_rows(split, clip_names) if clips else {}}
 

@@ -80,7 +80,6 @@ def track_still(path: str | Path | np.ndarray, options: TrackOptions = TrackOpti
     from ..hand import cached_hand_model
     from ..video.decode import Frame
     from .associate import drop_duplicate_hands
-    from .handedness import relabel_detections
 
     if isinstance(path, np.ndarray):
         from ..video import IMAGE_FPS
@@ -98,13 +97,13 @@ def track_still(path: str | Path | np.ndarray, options: TrackOptions = TrackOpti
     if detector is None or getattr(detector, "mode", "image") != "image":
         detector = image_detector()
     found = detector.detect(Frame(index=index, timestamp_s=timestamp, image=image))
-    K = cam.intrinsics.K(dtype=torch.float64).numpy()
-    # the detector's label checked against the 3D evidence before choosing hands by side
-    hands = [h for h in relabel_detections(drop_duplicate_hands(found.hands), K)
-             if options.hands in ("both", h.handedness)]
+    # MediaPipe's label as it is: the 3D check (`handedness.relabel_detections`) measured
+    # worse on single images of the people evaluation set (83% right against the label's 85%)
+    hands = [h for h in drop_duplicate_hands(found.hands) if options.hands in ("both", h.handedness)]
     hands.sort(key=lambda h: (h.handedness != "right", -float(h.score)))  # right first, as videos
     estimate = _estimator(options)
     perspective = cam.model == "perspective"
+    K = cam.intrinsics.K(dtype=torch.float64).numpy()
     tracks = []
     for k, h in enumerate(hands):
         hand = cached_hand_model(options.hand_model, h.handedness)

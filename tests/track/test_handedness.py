@@ -102,16 +102,18 @@ class _WrongLabels:
         self.inner.close()
 
 
-def test_a_still_gets_the_true_side_even_when_the_detector_label_is_wrong(tmp_path):
-    from handmocap import TrackOptions, track_still
+def test_relabel_detections_repairs_wrong_labels_on_a_real_photo_and_its_mirror():
+    from handmocap.track.handedness import relabel_detections
     from handmocap.video import Frame, read_image
 
     det = _WrongLabels()
     try:
         img = read_image(RIGHT04)
+        H, W = img.shape[:2]
         for truth, im in (("left", img), ("right", np.ascontiguousarray(img[:, ::-1]))):
-            assert det.detect(Frame(0, 0.0, im)).hands[0].handedness != truth  # the label is wrong
-            motion = track_still(im, TrackOptions(intrinsics=60.0), detector=det)
-            assert [t.side for t in motion.tracks] == [truth]
+            hands = det.detect(Frame(0, 0.0, im)).hands
+            assert hands[0].handedness != truth  # the label is wrong
+            K = np.array([[0.866 * W, 0, (W - 1) / 2], [0, 0.866 * W, (H - 1) / 2], [0, 0, 1]])
+            assert [h.handedness for h in relabel_detections(list(hands[:1]), K)] == [truth]
     finally:
         det.close()
