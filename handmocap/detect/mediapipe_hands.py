@@ -202,6 +202,7 @@ class MediaPipeHandDetector:
         self._mp = _mediapipe()
         self._landmarkers: dict[tuple[bool, int], object] = {}  # (video?, num_hands) -> HandLandmarker
         self._cold: set[int] = set()  # ids of landmarkers that have not returned a hand yet
+        self._used_ms: dict[int, int] = {}  # landmarker id -> the last VIDEO timestamp it was given
         self._last_ms = -1
         self._last_index = None
         # per-hand tracking (video mode, max_hands > 1, search_every > 1): one single-hand
@@ -254,6 +255,8 @@ class MediaPipeHandDetector:
     def _call(self, landmarker, mp_image, ms: int | None):
         """One image through one landmarker (VIDEO mode when ms is given); native start-up
         logging is silenced until the landmarker has returned a hand once."""
+        if ms is not None:
+            self._used_ms[id(landmarker)] = ms
         with _quiet_native_stderr(id(landmarker) in self._cold and _quiet_wanted()):
             result = landmarker.detect(mp_image) if ms is None else landmarker.detect_for_video(mp_image, ms)
         if result.hand_landmarks:
@@ -299,7 +302,14 @@ class MediaPipeHandDetector:
     def _acquire(self, mp_image, ms: int, found: "_Result") -> None:
         """Palm detection + landmarks on `mp_image` by an idle single-hand landmarker; one
         that finds a hand tracks it from the next frame on."""
-        landmarker = self._idle.pop(0) if self._idle else self._single()
+        # a landmarker already run on this frame (a tracker that lost its hand just now, or
+        # the first search's) cannot take the same timestamp again: VIDEO mode wants them rising
+        ready = [lm for lm in self._idle if self._used_ms.get(id(lm), -1) < ms]
+        if ready:
+            landmarker = ready[0]
+            self._idle.remove(landmarker)
+        else:
+            landmarker = self._single()
         r = self._call(landmarker, mp_image, ms)
         if r.hand_landmarks:
             self._trackers.append(landmarker)
