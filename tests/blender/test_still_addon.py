@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 bpy = pytest.importorskip("bpy")
+pytest.importorskip("torch")  # tracks a photo with the package: main environment only, not bpy 4.2's
 
 from test_addon import (CV_TO_WORLD, DISTAL, JOINT_KEYPOINT, POSITION_TOL_M, bone_world,  # noqa: E402
                         import_file, install_addon, uninstall_addon)

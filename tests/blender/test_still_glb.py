@@ -2,9 +2,9 @@
 already shows the posed hand, equal to the hand model in camera space."""
 import numpy as np
 import pytest
-import torch
 
 bpy = pytest.importorskip("bpy")
+torch = pytest.importorskip("torch")  # the package's hand model: main environment only, not bpy 4.2's
 
 from handmocap.export.glb import export_glb  # noqa: E402
 from handmocap.hand import HandModel  # noqa: E402
