@@ -9,21 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.accuracy import ReplayDetector
 from handmocap.geometry.metrics import pa_mpjpe
 from handmocap.track.pipeline import TrackOptions, track_input
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "videos"
-
-
-class _Replay:
-    def __init__(self, detections):
-        self.by_index = {d.index: d for d in detections}
-
-    def detect(self, frame):
-        return self.by_index[frame.index]
-
-    def close(self):
-        pass
 
 
 @pytest.mark.slow
@@ -37,7 +27,7 @@ def test_refine_keeps_the_pose_and_improves_placement_on_mediapipe_output():
     base = TrackOptions(intrinsics=DATA / "one_hand.calib.json")
     errors = {}
     for name, opts in (("model", base), ("refine", replace(base, refine=True))):
-        track = max(track_input(video, opts, detector=_Replay(dets)).tracks, key=len)
+        track = max(track_input(video, opts, detector=ReplayDetector(dets)).tracks, key=len)
         kp = gt["hand0_keypoints_cam"][track.frame_index]
         errors[name] = (np.linalg.norm(track.keypoints_cam - kp, axis=-1).mean(),
                         float(np.mean(pa_mpjpe(track.keypoints_cam, kp))))
