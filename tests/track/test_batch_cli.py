@@ -173,18 +173,18 @@ def test_read_only_out_is_one_line(tmp_path):
     assert not (ro / "sub").exists()
 
 
-def _can_mount_tmpfs(tmp_path: Path) -> bool:
+def _can_mount_tmpfs() -> bool:
+    import tempfile
+
     if shutil.which("unshare") is None:
         return False
-    d = tmp_path / "mnt_probe"
-    d.mkdir()
-    return subprocess.run(["unshare", "--mount", "sh", "-c", f"mount -t tmpfs -o size=64k tmpfs {d}"],
-                          capture_output=True).returncode == 0
+    with tempfile.TemporaryDirectory() as d:
+        return subprocess.run(["unshare", "--mount", "sh", "-c", f"mount -t tmpfs -o size=64k tmpfs {d}"],
+                              capture_output=True).returncode == 0
 
 
+@pytest.mark.skipif(not _can_mount_tmpfs(), reason="no permission to mount a small tmpfs (needs CAP_SYS_ADMIN)")
 def test_full_disk_stops_the_batch_with_one_line(tmp_path):
-    if not _can_mount_tmpfs(tmp_path):
-        pytest.skip("no permission to mount a small tmpfs (needs CAP_SYS_ADMIN)")
     small = tmp_path / "small"
     small.mkdir()
     src = _inputs(tmp_path / "in", 2)
