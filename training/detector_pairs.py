@@ -55,14 +55,15 @@ def match(detections, gt_px: np.ndarray, in_view: np.ndarray, hand_px: np.ndarra
     return out
 
 
-def detect_stills(split_dir: Path, log=print, limit: int | None = None) -> dict:
+def detect_stills(split_dir: Path, log=print, limit: int | None = None, gt: dict | None = None) -> dict:
     """Run MediaPipe (IMAGE mode) on every still of a split (or the first `limit`); returns
-    the arrays above."""
+    the arrays above. `gt`: the stills' ground truth (stills.npz keys, image paths relative to
+    `split_dir`; default split_dir/stills.npz)."""
     from handmocap.detect.mediapipe_hands import MediaPipeHandDetector
     from handmocap.video import Frame
 
     split_dir = Path(split_dir)
-    gt = dict(np.load(split_dir / "stills.npz"))
+    gt = dict(np.load(split_dir / "stills.npz")) if gt is None else gt
     if limit is not None:
         gt = {k: v[:limit] for k, v in gt.items()}
     N = len(gt["image"])
@@ -109,6 +110,33 @@ def load_or_detect(split_dir: Path, log=print) -> dict:
     np.savez_compressed(buf, **out)
     write_atomic(path, buf.getvalue())
     return out
+
+
+def detect_chunks(split_dir: Path, cache_dir: Path, log=print) -> dict:
+    """The pairs of every finished render chunk (split_dir/chunks/chunk_*.npz whose images all
+    exist), one cached cache_dir/chunk_*.npz each, so a split still being rendered (or one that
+    may not be written to) is detected incrementally; returns the chunks' arrays concatenated."""
+    split_dir, cache_dir = Path(split_dir), Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    parts = []
+    for chunk in sorted((split_dir / "chunks").glob("chunk_*.npz")):
+        gt = dict(np.load(chunk))
+        if not all((split_dir / str(p)).exists() for p in gt["image"]):
+            continue
+        path = cache_dir / chunk.name
+        if path.exists():
+            parts.append(dict(np.load(path)))
+            continue
+        out = detect_stills(split_dir, log=None, gt=gt)
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **out)
+        write_atomic(path, buf.getvalue())
+        parts.append(out)
+        if log:
+            log(f"  {chunk.name}: {len(gt['image'])} stills")
+    if not parts:
+        return {}
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
 def main(argv: list[str] | None = None) -> int:

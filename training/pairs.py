@@ -11,7 +11,9 @@ its train split) with, for N detected hands:
     side           (N,) "left" / "right" (or a single string for all)
 
 Left hands are mirrored into right hands (image about the principal point, 3D about x), as
-the estimator does at run time. `mix_pairs` swaps a share of a synthetic batch for pairs.
+the estimator does at run time. `mix_pairs` swaps a share of a synthetic batch for pairs,
+each turned by a random angle about the camera axis (`rotate_about_camera_axis`: 2D, the
+detector's 3D and the ground truth alike), so a few hundred hands cover all in-plane rolls.
 Letters: N pairs, B batch, J=21.
 """
 from __future__ import annotations
@@ -67,9 +69,37 @@ def load_detector_pairs(path, hand_model=None, definition: str = "mediapipe") ->
             "landmarks_cam": D @ kp}
 
 
-def mix_pairs(batch: dict, obs: dict, pairs: dict, fraction: float, g: torch.Generator) -> tuple[dict, dict]:
+def rotate_about_camera_axis(keypoints_px: torch.Tensor, points: list[torch.Tensor], K: torch.Tensor,
+                             angle: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Turn the camera about its optical axis by `angle` (radians, (B,)), consistently in 2D and 3D.
+
+    The 3D points (camera frame, or camera-aligned like the detector's world landmarks) rotate
+    about z; the pixels rotate about the principal point in normalised image coordinates (exact
+    for fx != fy too: the new pixels are the projections of the rotated points).
+
+    Args:
+        keypoints_px: (B, J, 2) pixels.
+        points: list of (B, J, 3) metres (e.g. detector 3D, ground truth).
+        K: (B, 3, 3) intrinsics (no skew).
+        angle: (B,) radians, counter-clockwise about +z.
+
+    Returns:
+        (keypoints_px (B, J, 2), [rotated points (B, J, 3)]).
+    """
+    c, s = torch.cos(angle)[:, None], torch.sin(angle)[:, None]
+    f, pp = K[:, None, [0, 1], [0, 1]], K[:, None, [0, 1], [2, 2]]
+    xy = (keypoints_px - pp) / f
+    xy = torch.stack([c * xy[..., 0] - s * xy[..., 1], s * xy[..., 0] + c * xy[..., 1]], -1)
+    turned = [torch.stack([c * p[..., 0] - s * p[..., 1], s * p[..., 0] + c * p[..., 1], p[..., 2]], -1)
+              for p in points]
+    return xy * f + pp, turned
+
+
+def mix_pairs(batch: dict, obs: dict, pairs: dict, fraction: float, g: torch.Generator,
+              rotate_deg: float = 0.0) -> tuple[dict, dict]:
     """Replace the first round(fraction * B) items of a synthetic batch and its observation by
-    random detector pairs (`has_params` marks the items with hand-model parameters)."""
+    random detector pairs (`has_params` marks the items with hand-model parameters), each
+    turned about the camera axis by an angle uniform in [-rotate_deg, rotate_deg]."""
     B = batch["K"].shape[0]
     m = int(round(min(max(fraction, 0.0), 1.0) * B))
     batch = dict(batch)
@@ -78,11 +108,17 @@ def mix_pairs(batch: dict, obs: dict, pairs: dict, fraction: float, g: torch.Gen
     if m == 0:
         return batch, obs
     idx = torch.randint(0, pairs["K"].shape[0], (m,), generator=g)
+    new = {k: pairs[k][idx] for k in ("K", "keypoints_cam", "landmarks_cam", "keypoints_px", "keypoints_rel", "scores")}
+    if rotate_deg > 0:
+        angle = (2 * torch.rand(m, generator=g) - 1) * rotate_deg * torch.pi / 180
+        new["keypoints_px"], (new["keypoints_rel"], new["keypoints_cam"], new["landmarks_cam"]) = \
+            rotate_about_camera_axis(new["keypoints_px"], [new["keypoints_rel"], new["keypoints_cam"],
+                                                           new["landmarks_cam"]], new["K"], angle)
     for key in ("K", "keypoints_cam", "landmarks_cam"):
-        batch[key] = torch.cat([pairs[key][idx], batch[key][m:]])
+        batch[key] = torch.cat([new[key].to(batch[key].dtype), batch[key][m:]])
     for key in ("keypoints_px", "keypoints_rel", "scores"):
-        obs[key] = torch.cat([pairs[key][idx].to(obs[key].dtype), obs[key][m:]])
+        obs[key] = torch.cat([new[key].to(obs[key].dtype), obs[key][m:]])
     return batch, obs
 
 
-__all__ = ["load_detector_pairs", "mix_pairs"]
+__all__ = ["load_detector_pairs", "mix_pairs", "rotate_about_camera_axis"]

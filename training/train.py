@@ -207,7 +207,8 @@ def keypoint_step_loss(model, decoder, D, scenes: dict, step_seed: int, cfg: dic
     if pairs is not None:
         from .pairs import mix_pairs
 
-        batch, obs = mix_pairs(batch, obs, pairs, float(cfg["data"]["pairs"].get("fraction", 0.5)), g)
+        pc = cfg["data"]["pairs"]
+        batch, obs = mix_pairs(batch, obs, pairs, float(pc.get("fraction", 0.5)), g, float(pc.get("rotate_deg", 0.0)))
     mode = cfg["train_mode"]
     pred = run_keypoint_model(model, decoder, D, obs["keypoints_px"], obs["keypoints_rel"], obs["scores"], batch["K"],
                               mode="weak" if mode == "rootrel" else mode)
@@ -235,6 +236,10 @@ def train_keypoints(cfg: dict, resume: bool = True, progress: bool = True, max_s
         pairs = load_detector_pairs(cfg["data"]["pairs"]["path"], hand_model, definition=model.config.definition)
     val = make_scenes(int(cfg["val"]["scenes"]), int(cfg["val"]["seed"]), hand_model,
                       definition=model.config.definition)
+    if cfg["val"].get("pairs"):  # held-out subjects' detector pairs: `best.pt` is chosen on them
+        from .pairs import load_detector_pairs
+
+        val["pairs"] = load_detector_pairs(cfg["val"]["pairs"], hand_model, definition=model.config.definition)
     data_s = time.time() - t0
     o = cfg["optim"]
     total = int(o["steps"])
@@ -266,6 +271,7 @@ def train_keypoints(cfg: dict, resume: bool = True, progress: bool = True, max_s
                         extra={"train_config": json.dumps(cfg), "elapsed_s": time.time() - start})
 
     running, last_val = {}, {}
+    best = float("inf")
     model.train()
     try:
         while step < stop_at:
@@ -280,6 +286,9 @@ def train_keypoints(cfg: dict, resume: bool = True, progress: bool = True, max_s
                 running = {}
                 if not last_val or step % (int(cfg["log_every"]) * 10) == 0 or step == stop_at:
                     last_val = {f"val_{k}": v for k, v in keypoint_validate(model, decoder, D, val, cfg).items()}
+                    if last_val.get("val_pairs_pa_mpjpe_mm", float("inf")) < best:
+                        best = last_val["val_pairs_pa_mpjpe_mm"]
+                        save(out_dir / "best.pt")
                 row.update(last_val)  # every row has the same columns (CSV header = first row)
                 row["lr"] = sched.get_last_lr()[0]
                 row["elapsed_s"] = time.time() - start
@@ -320,8 +329,26 @@ def keypoint_validate(model, decoder, D, val: dict, cfg: dict) -> dict:
     rel = pred.keypoints_v - pred.keypoints_v[:, :1]
     gt = val["keypoints_cam"] @ pred.canonical.R.transpose(-1, -2)
     rr = 1000 * (rel - (gt - gt[:, :1])).norm(dim=-1).mean()
+    out = {"cs_mje_mm": float(cs), "rr_mje_mm": float(rr)}
+    if "pairs" in val:
+        out.update(pairs_validate(model, decoder, D, val["pairs"], mode))
     model.train(was)
-    return {"cs_mje_mm": float(cs), "rr_mje_mm": float(rr)}
+    return out
+
+
+@torch.no_grad()
+def pairs_validate(model, decoder, D, pairs: dict, mode: str = "dgp") -> dict:
+    """PA-MPJPE and CS-MJE (mm) on detector pairs (`training.pairs.load_detector_pairs`), each
+    hand on its own (per-hand shape, no hand length)."""
+    from handmocap.geometry.metrics import pa_mpjpe
+    from handmocap.nn.keypoint_model import run_keypoint_model
+
+    pred = run_keypoint_model(model, decoder, D, pairs["keypoints_px"], pairs["keypoints_rel"], pairs["scores"],
+                              pairs["K"], mode=mode)
+    cam = pred.keypoints_cam()
+    cs = 1000 * (cam - pairs["keypoints_cam"]).norm(dim=-1).mean()
+    pa = 1000 * pa_mpjpe(cam.double(), pairs["keypoints_cam"].double()).mean()
+    return {"pairs_pa_mpjpe_mm": float(pa), "pairs_cs_mje_mm": float(cs)}
 
 
 # image model ----------------------------------------------------------------------------
@@ -455,12 +482,16 @@ def main(argv=None) -> None:
     p.add_argument("--no-resume", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--export", default=None, help="after training, write shipped float16 weights here")
+    p.add_argument("--export-from", default="last.pt", help="checkpoint of out_dir to export (last.pt or best.pt)")
+    p.add_argument("--override", default=None, help='JSON merged over the config, e.g. \'{"data": {"pairs": null}}\'')
     a = p.parse_args(argv)
-    over = {"out_dir": a.out_dir} if a.out_dir else None
+    over = json.loads(a.override) if a.override else {}
+    if a.out_dir:
+        over["out_dir"] = a.out_dir
     summary = train(a.kind, a.config, over, resume=not a.no_resume, progress=not a.no_progress)
     print(json.dumps(summary, indent=2))
     if a.export:
-        print("exported", export_weights(summary["checkpoint"], a.export))
+        print("exported", export_weights(Path(summary["checkpoint"]).with_name(a.export_from), a.export))
 
 
 if __name__ == "__main__":
