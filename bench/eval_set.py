@@ -213,15 +213,23 @@ def run(split: Path = SPLIT, limit: int | None = None, clips: bool = True, clip_
 
 
 BASELINE = Path(__file__).with_name("eval_set_baseline.json")
-"""Figures of the previous model on the test split (kept so reports show both rows)."""
+"""Stored figures on the test split, kept so reports show every model's row: the first model's
+at the top level (label, stills, clips), later models' in `later_models` (a list of the same)."""
+
+
+def stored_rows(path: Path = BASELINE) -> list[dict]:
+    """[{label, stills, clips}] of the stored models, oldest first (empty without a file)."""
+    if not path.exists():
+        return []
+    base = json.loads(path.read_text())
+    return [{k: base[k] for k in ("label", "stills", "clips") if k in base}] + list(base.get("later_models", []))
 
 
 def report(res: dict) -> str:
-    """The current figures, with the stored previous model's beside them when there are any."""
+    """The current figures, with the stored models' (previous and later) beside them."""
     parts = [table(res["stills"], res["clips"], "current model")]
-    if BASELINE.exists():
-        base = json.loads(BASELINE.read_text())
-        parts += ["", table(base["stills"], base["clips"], f"previous model, {base.get('label', '')}".rstrip(", "))]
+    for row in stored_rows():
+        parts += ["", table(row["stills"], row["clips"], f"stored model, {row.get('label', '')}".rstrip(", "))]
     return "\n".join(parts)
 
 

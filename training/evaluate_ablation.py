@@ -60,6 +60,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--no-clips", action="store_true")
     ap.add_argument("--no-exact", action="store_true")
+    ap.add_argument("--no-stills", action="store_true", help="skip the test stills (while choosing a recipe)")
     a = ap.parse_args(argv)
     import torch
 
@@ -69,15 +70,17 @@ def main(argv=None) -> int:
     out = {}
     for item in a.checkpoints:
         name, path = item.split("=", 1)
-        res = {"path": path, "stills": stills(path)}
+        res = {"path": path}
+        if not a.no_stills:
+            res["stills"] = stills(path)
         if not a.no_clips:
             res["clips"] = clips(path)
         if not a.no_exact:
             res["exact"] = exact(path, 2000)
         out[name] = res
-        s = res["stills"]
-        views = " ".join(f"{v[:4]} {s[v]['pa_mpjpe']:.2f}" for v in s)
-        print(f"{name}: stills PA {views} | CS {s['all']['cs_mje']:.1f} CS_L {s['all']['cs_mje_L']:.1f}"
+        s = res.get("stills")
+        views = " ".join(f"{v[:4]} {s[v]['pa_mpjpe']:.2f}" for v in s) if s else ""
+        print(f"{name}: " + (f"stills PA {views} | CS {s['all']['cs_mje']:.1f} CS_L {s['all']['cs_mje_L']:.1f}" if s else "")
               + (f" | clips PA {res['clips']['pa_mpjpe_mm']:.2f} CS {res['clips']['cs_mje_mm']:.1f}" if "clips" in res else "")
               + (f" | exact {res['exact']['model_pa_mpjpe_mm']:.2f}" if "exact" in res else ""), flush=True)
         if a.json:
