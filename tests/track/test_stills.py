@@ -33,7 +33,10 @@ HAND_BOX = (405, 180, 530, 405)  # right04's hand, by eye (see tests/detect/hand
 # 23.9 mm mean (max 42.8) camera-space and 7.4 mm PA-MPJPE over the 30 frames of one_hand
 CS_MJE_BOUND_M = 0.060
 PA_MPJPE_BOUND_M = 0.020
-REPROJECTION_BOUND_PX = 15.0
+# right04.jpg: 13.9 px with keypoint model v1, 16.8 px with v3 (people-set stills: 6.1 -> 6.8 px mean
+# while PA-MPJPE falls 20.4 -> 18.6 mm): v3 learned anny's joint placement from real detector
+# pairs, which the fixed landmark mapping (solve/detector_offsets.py) does not follow
+REPROJECTION_BOUND_PX = 18.0
 SAME_M = 1e-6
 
 

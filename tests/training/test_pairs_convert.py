@@ -114,3 +114,28 @@ def test_training_on_rotated_real_pairs_chooses_best_on_held_out_pairs(tmp_path)
     a = train("keypoints", None, tiny, progress=False)
     assert np.isfinite(a["val"]["pairs_pa_mpjpe_mm"]) and np.isfinite(a["val"]["pairs_cs_mje_mm"])
     assert (tmp_path / "a" / "best.pt").exists()
+
+
+TEST = ROOT / "datasets" / "handeval" / "test"
+
+
+@pytest.mark.skipif(not (TEST / "detections.npz").exists(), reason="people test split not present")
+def test_detect_chunks_matches_the_cached_split_detections(tmp_path):
+    """Real MediaPipe on two test stills laid out as a render chunk (images linked, not copied):
+    the same matches as the split's cached detections; a chunk whose images are missing waits."""
+    from training.detector_pairs import detect_chunks
+
+    gt = dict(np.load(TEST / "stills.npz"))
+    (tmp_path / "chunks").mkdir()
+    np.savez(tmp_path / "chunks" / "chunk_000.npz", **{k: v[:2] for k, v in gt.items()})
+    np.savez(tmp_path / "chunks" / "chunk_001.npz", **{**{k: v[2:3] for k, v in gt.items()},
+                                                        "image": np.array(["images/missing.jpg"])})
+    (tmp_path / "images").symlink_to(TEST / "images")
+    d = detect_chunks(tmp_path, tmp_path / "cache", log=None)
+    ref = dict(np.load(TEST / "detections.npz"))
+    assert len(d["image"]) == 2 and (tmp_path / "cache" / "chunk_000.npz").exists()
+    np.testing.assert_array_equal(d["found"], ref["found"][:2])
+    ok = d["found"]
+    np.testing.assert_allclose(d["keypoints_px"][ok], ref["keypoints_px"][:2][ok], atol=2.0)
+    again = detect_chunks(tmp_path, tmp_path / "cache", log=None)  # cached: no detector run
+    np.testing.assert_array_equal(again["keypoints_px"], d["keypoints_px"])
