@@ -1,7 +1,7 @@
 """Real detector output with ground truth, for training the keypoint model beside synthetic noise.
 
-A pairs file is an npz (e.g. written by the evaluation-set renderer after running MediaPipe on
-its train split) with, for N detected hands:
+A pairs file is an npz (`python -m training.pairs_convert` writes one from the people set's
+detections, `datasets/handeval/pairs/*.npz`) with, for N detected hands:
 
     keypoints_px   (N, 21, 2) pixels: the detector's image landmarks
     keypoints_rel  (N, 21, 3) metres: the detector's world landmarks (camera-aligned)
