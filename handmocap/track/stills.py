@@ -26,6 +26,11 @@ from ..motion import CameraInfo, Motion, Track
 from .pipeline import TrackOptions, _estimator
 
 SUMMARY_NAME = "summary.jsonl"
+# measured on the TRAIN renders (python -m bench.still_recall): views run on every still (their
+# labels feed the handedness classifier, their hands count too), and the retries tried in
+# turn where no view found a hand
+STILL_EVIDENCE = ("flip", "rot90", "rot270")
+STILL_RETRIES = ("rot180", "pad", "tiles")
 
 
 @functools.lru_cache(maxsize=1)
@@ -54,6 +59,32 @@ def read_still(path: str | Path, info=None):
     if frame is None:
         raise InputError(path, "no frames could be decoded")
     return frame.image, int(frame.index), float(frame.timestamp_s), float(info.fps if info else IMAGE_FPS), False
+
+
+def still_hands(detector, image: np.ndarray, K) -> list:
+    """The hands of one image, each with the side the stills' classifier gives it.
+
+    MediaPipe looks at the plain image and the `STILL_EVIDENCE` views (hands found there
+    count too); where no view finds a hand, the `STILL_RETRIES` views in turn
+    (`detect.retry.detect_still`). Each hand's side is then decided from every view's label
+    and its 3D landmarks (`still_side`), two hands of one image taking different sides.
+
+    Args:
+        detector: a MediaPipe detector in IMAGE mode.
+        image: (H, W, 3) uint8 RGB.
+        K: (3, 3) its intrinsics (the assumed ones if unknown).
+
+    Returns:
+        `HandDetection`s (keypoints in `image`'s pixels), at most the detector's max_hands.
+    """
+    from ..detect.retry import detect_still
+    from .still_side import decide_sides, side_features, side_logit
+
+    found = detect_still(detector, image, STILL_RETRIES, STILL_EVIDENCE, getattr(detector, "max_hands", 2))
+    logits = [float(side_logit(side_features(h, found.views, K))) for h in found.hands]
+    sides = decide_sides(logits)
+    return [h if s == h.handedness else replace(h, handedness=s, handedness_score=float(1 / (1 + np.exp(-abs(v)))))
+            for h, s, v in zip(found.hands, sides, logits)]
 
 
 def track_still(path: str | Path | np.ndarray, options: TrackOptions = TrackOptions(), detector=None,
@@ -96,10 +127,11 @@ def track_still(path: str | Path | np.ndarray, options: TrackOptions = TrackOpti
     cam = resolve_camera(options.intrinsics, W, H, path, per_file=options.camera_files, is_photo=is_photo)
     if detector is None or getattr(detector, "mode", "image") != "image":
         detector = image_detector()
-    found = detector.detect(Frame(index=index, timestamp_s=timestamp, image=image))
-    # MediaPipe's label as it is: the 3D check (`handedness.relabel_detections`) measured
-    # worse on single images of the people evaluation set (83% right against the label's 85%)
-    hands = [h for h in drop_duplicate_hands(found.hands) if options.hands in ("both", h.handedness)]
+    if options.still_views and getattr(detector, "mode", None) == "image":
+        hands = still_hands(detector, image, cam.intrinsics.K(dtype=torch.float64).numpy())
+    else:  # MediaPipe's label as it is (a detector that is not stateless between images sees one view)
+        hands = drop_duplicate_hands(detector.detect(Frame(index=index, timestamp_s=timestamp, image=image)).hands)
+    hands = [h for h in hands if options.hands in ("both", h.handedness)]
     hands.sort(key=lambda h: (h.handedness != "right", -float(h.score)))  # right first, as videos
     estimate = _estimator(options)
     perspective = cam.model == "perspective"
@@ -182,5 +214,5 @@ def write_summary(folder: str | Path, records: list[dict]) -> Path:
     return write_atomic(path, text.encode("utf-8"))
 
 
-__all__ = ["SUMMARY_NAME", "error_record", "image_detector", "read_still", "still_record", "track_still",
-           "write_summary"]
+__all__ = ["STILL_EVIDENCE", "STILL_RETRIES", "SUMMARY_NAME", "error_record", "image_detector", "read_still",
+           "still_hands", "still_record", "track_still", "write_summary"]
