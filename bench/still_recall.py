@@ -31,6 +31,9 @@ CONFIGS = {
     "flip/rot90/270 ev. + rot180, pad, tiles": (("rot180", "pad", "tiles"), ("flip", "rot90", "rot270")),
     "all retries, no evidence": (("flip", "rot90", "rot270", "rot180", "pad", "tiles"), ()),
     "every view": ((), ("flip", "rot90", "rot270", "rot180", "pad", "tiles", "low")),
+    "retries pad, flip, rot90/270/180, tiles": (("pad", "flip", "rot90", "rot270", "rot180", "tiles"), ()),
+    "retries pad, flip, rot90/270/180": (("pad", "flip", "rot90", "rot270", "rot180"), ()),
+    "retries pad, rot90/270, flip, rot180, tiles": (("pad", "rot90", "rot270", "flip", "rot180", "tiles"), ()),
 }
 
 

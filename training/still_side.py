@@ -1,134 +1,160 @@
 """Recipe of the stills' handedness classifier (`handmocap/track/still_side.json`).
 
-    # 1. MediaPipe on every view of the TRAIN renders (needs the images; resumable)
-    python -m training.still_views /work/main/datasets/handeval/train out/views_train.npz
-    # 2. features of every detected hand matched to a GT hand -> the committed table, and the fit
-    python -m training.still_side --views out/views_train.npz
-    # the fit alone, from the committed table (what tests/track/test_still_side.py reproduces)
-    python -m training.still_side
+    python -m training.still_side                       # fit on the committed TRAIN detections
+    python -m training.still_side --views out/views_train.npz   # + a held-out check (see below)
 
-Samples: every hand `detect_still` would return (default retries and evidence views, replayed
-from the cache) that lies on a GT hand (both hands of a still; the GT side is the label).
-Model: logistic regression, L2 penalty `L2`, fitted by Newton's method (deterministic).
-Cross-validation: 5 folds by subject (subject id mod 5); accuracy is reported for the target
-hands (the hand each still was rendered for, as bench.eval_set scores them) per camera view.
+Data: every detection of `datasets/handeval/train/detections.npz` (MediaPipe in IMAGE mode on
+the TRAIN renders, matched to the GT hands; committed) with its GT side. Model: the MLP of
+`handmocap.track.still_side` (108 inputs, HIDDEN ReLU units), full-batch Adam (lr 1e-2,
+weight decay `WEIGHT_DECAY`, `EPOCHS` steps), seed `SEED`, one CPU thread: deterministic.
+Cross-validation: 5 folds by subject (subject id mod 5). `--views`: a cache of
+`training.still_views` on later TRAIN renders (other subjects than detections.npz): the hands
+`detect_still` returns with the default views, matched to the GT, scored with the weights
+fitted on detections.npz (held out), and the label-vote / logistic baselines over views.
 """
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-TABLE = Path("datasets/handeval/train/still_side_features.npz")
-L2 = 1.0
+DETECTIONS = Path("datasets/handeval/train/detections.npz")
+SEED = 0
+EPOCHS = 300
+WEIGHT_DECAY = 1e-2
 FOLDS = 5
 
 
-def feature_table(cache: dict, retries, evidence) -> dict:
-    """{features (S, F), right (S,) bool, subject (S,), view (S,) str, target (S,) bool,
-    label_right (S,) bool (MediaPipe's label of the view that found the hand)} from a views cache."""
+def detection_table(d: dict) -> dict:
+    """{inputs (S, F), right (S,) bool, subject (S,), view (S,) str, target (S,) bool,
+    label_right (S,) bool} from a detections.npz (both GT hands, where found)."""
+    from handmocap.track.still_side import side_inputs
+
+    rows = {"inputs": [], "right": [], "subject": [], "view": [], "target": [], "label_right": []}
+    for i in range(len(d["image"])):
+        target = 0 if str(d["side"][i]) == "right" else 1
+        for slot in (0, 1):
+            if not d["found"][i, slot]:
+                continue
+            label = str(d["handedness"][i, slot])
+            rows["inputs"].append(side_inputs(d["keypoints_px"][i, slot], d["keypoints_rel"][i, slot], label,
+                                              float(d["handedness_score"][i, slot])))
+            rows["right"].append(slot == 0)
+            rows["subject"].append(int(d["subject"][i]))
+            rows["view"].append(str(d["view"][i]))
+            rows["target"].append(slot == target)
+            rows["label_right"].append(label == "right")
+    return {k: np.asarray(v) for k, v in rows.items()}
+
+
+def views_table(cache: dict) -> dict:
+    """`detection_table`'s fields for the hands `detect_still` returns (default views) on a
+    views cache, matched to the GT hands."""
     from types import SimpleNamespace
 
     from handmocap.detect.retry import merge_views
-    from handmocap.track.still_side import side_features
+    from handmocap.track.still_side import side_inputs
+    from handmocap.track.stills import STILL_EVIDENCE, STILL_RETRIES
     from training.detector_pairs import match
     from training.still_views import cached_views, gt_sizes, simulate_still
 
     sizes = gt_sizes(cache)
-    rows = {"features": [], "right": [], "subject": [], "view": [], "target": [], "label_right": []}
+    rows = {"inputs": [], "right": [], "subject": [], "view": [], "target": [], "label_right": []}
     for i in range(len(cache["image"])):
-        ran, _ = simulate_still(cached_views(cache, i), retries, evidence)
+        ran, _ = simulate_still(cached_views(cache, i), STILL_RETRIES, STILL_EVIDENCE)
         hands, _ = merge_views(ran)
         boxes = [SimpleNamespace(keypoints_px=h.keypoints_px, k=k) for k, h in enumerate(hands)]
-        target = 0 if cache["side"][i] == "right" else 1
+        target = 0 if str(cache["side"][i]) == "right" else 1
         for slot, box, _ in match(boxes, cache["gt_keypoints_px"][i], cache["gt_in_view"][i], sizes[i]):
-            hand = hands[box.k]
-            rows["features"].append(side_features(hand, ran, cache["K"][i]))
+            h = hands[box.k]
+            rows["inputs"].append(side_inputs(h.keypoints_px, h.keypoints_rel, h.handedness, h.handedness_score))
             rows["right"].append(slot == 0)
             rows["subject"].append(int(cache["subject"][i]))
             rows["view"].append(str(cache["view"][i]))
             rows["target"].append(slot == target)
-            rows["label_right"].append(hand.handedness == "right")
+            rows["label_right"].append(h.handedness == "right")
     return {k: np.asarray(v) for k, v in rows.items()}
 
 
-def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = L2, iterations: int = 50) -> tuple[np.ndarray, float]:
-    """(weights (F,), bias) of an L2-penalised logistic regression (bias not penalised).
+def fit_mlp(X: np.ndarray, y: np.ndarray, seed: int = SEED, hidden: int | None = None, epochs: int = EPOCHS,
+            weight_decay: float = WEIGHT_DECAY) -> dict:
+    """{"w1" (F, H), "b1" (H,), "w2" (H,), "b2"} of the MLP fitted to X (S, F), y (S,) bool."""
+    import torch
 
-    X: (S, F); y: (S,) bool."""
-    A = np.concatenate([X, np.ones((len(X), 1))], 1)
-    w = np.zeros(A.shape[1])
-    P = np.eye(A.shape[1]) * l2
-    P[-1, -1] = 0.0
-    for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-(A @ w)))
-        g = A.T @ (p - y) + P @ w
-        H = A.T @ (A * (p * (1 - p))[:, None]) + P + 1e-9 * np.eye(len(w))
-        step = np.linalg.solve(H, g)
-        w -= step
-        if np.abs(step).max() < 1e-10:
-            break
-    return w[:-1], float(w[-1])
+    from handmocap.track.still_side import HIDDEN
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(seed)
+        net = torch.nn.Sequential(torch.nn.Linear(X.shape[1], hidden or HIDDEN), torch.nn.ReLU(),
+                                  torch.nn.Linear(hidden or HIDDEN, 1)).double()
+        opt = torch.optim.Adam(net.parameters(), 1e-2, weight_decay=weight_decay)
+        xt, yt = torch.tensor(X, dtype=torch.float64), torch.tensor(y, dtype=torch.float64)
+        for _ in range(epochs):
+            opt.zero_grad()
+            torch.nn.functional.binary_cross_entropy_with_logits(net(xt)[:, 0], yt).backward()
+            opt.step()
+    finally:
+        torch.set_num_threads(threads)
+    return {"w1": net[0].weight.detach().numpy().T.copy(), "b1": net[0].bias.detach().numpy().copy(),
+            "w2": net[2].weight.detach().numpy()[0].copy(), "b2": float(net[2].bias.detach().numpy()[0])}
 
 
-def cross_validate(table: dict, columns=None, l2: float = L2) -> np.ndarray:
+def cross_validate(table: dict) -> np.ndarray:
     """(S,) out-of-fold log-odds for "right" (folds by subject id mod FOLDS)."""
-    X = table["features"] if columns is None else table["features"][:, columns]
+    from handmocap.track.still_side import side_logit
+
     fold = table["subject"] % FOLDS
-    out = np.zeros(len(X))
+    out = np.zeros(len(fold))
     for f in range(FOLDS):
         test = fold == f
-        w, b = fit_logistic(X[~test], table["right"][~test], l2)
-        out[test] = X[test] @ w + b
+        out[test] = side_logit(table["inputs"][test], fit_mlp(table["inputs"][~test], table["right"][~test]))
     return out
 
 
 def report(table: dict, logits: np.ndarray, name: str) -> str:
-    """One line: accuracy on the target hands, all and per camera view."""
+    """One line: accuracy on the target hands, all and per camera view (as bench.eval_set)."""
     from bench.eval_set import VIEWS
 
-    ok = (logits >= 0) == table["right"]
+    ok = (np.asarray(logits) >= 0) == table["right"]
     t = table["target"]
     per = " ".join(f"{100 * ok[t & (table['view'] == v)].mean():5.1f}" for v in VIEWS)
-    return f"{name:34s} {100 * ok[t].mean():5.1f}  {per}   (all hands {100 * ok.mean():5.1f}, n={int(t.sum())})"
+    return f"{name:40s} {100 * ok[t].mean():5.1f}  {per}   (all hands {100 * ok.mean():5.1f}, n={int(t.sum())})"
 
 
 def main(argv: list[str] | None = None) -> int:
     from handmocap.export.mesh import write_atomic
-    from handmocap.track.still_side import FEATURES, WEIGHTS_PATH
-    from handmocap.track.stills import STILL_EVIDENCE, STILL_RETRIES
+    from handmocap.track.still_side import HIDDEN, NUM_INPUTS, WEIGHTS_PATH, side_logit
 
     ap = argparse.ArgumentParser(description="fit the stills' handedness classifier")
-    ap.add_argument("--views", type=Path, default=None, help="views cache: rebuild the feature table from it")
-    ap.add_argument("--table", type=Path, default=TABLE)
+    ap.add_argument("--detections", type=Path, default=DETECTIONS)
+    ap.add_argument("--views", type=Path, default=None, help="views cache of later TRAIN renders: held-out check")
     ap.add_argument("--out", type=Path, default=WEIGHTS_PATH)
+    ap.add_argument("--no-cv", action="store_true", help="fit only (the reproduction test)")
     a = ap.parse_args(argv)
+    table = detection_table(dict(np.load(a.detections)))
+    assert table["inputs"].shape[1] == NUM_INPUTS
+    head = "accuracy % (target hands: all, palmar dorsal side egocentric over-the-shoulder)"
+    if not a.no_cv:
+        print(f"{a.detections}: {len(table['right'])} hands; {head}")
+        print(report(table, np.where(table["label_right"], 1.0, -1.0), "MediaPipe's label"))
+        print(report(table, cross_validate(table), "classifier (5-fold CV by subject)"))
+    w = fit_mlp(table["inputs"], table["right"])
     if a.views is not None:
-        table = feature_table(dict(np.load(a.views)), STILL_RETRIES, STILL_EVIDENCE)
-        buf = io.BytesIO()
-        np.savez_compressed(buf, **table)
-        write_atomic(a.table, buf.getvalue())
-    table = dict(np.load(a.table))
-    print(f"{len(table['right'])} hands ({int(table['target'].sum())} target hands); accuracy % "
-          "(target hands: all, palmar dorsal side egocentric over-the-shoulder)")
-    label = np.where(table["label_right"], 1.0, -1.0)
-    print(report(table, label, "MediaPipe's label"))
-    F = len(FEATURES)
-    for name, cols in (("plain + flip labels", [0, 1]), ("labels of every view", list(range(F - 3))),
-                       ("chirality only", [F - 3, F - 2]), ("geometry only", [F - 1]),
-                       ("labels + geometry", list(range(F - 3)) + [F - 1]),
-                       ("all features (shipped)", list(range(F)))):
-        print(report(table, cross_validate(table, cols), name + " (CV)"))
-    w, b = fit_logistic(table["features"], table["right"])
-    weights = {"features": list(FEATURES), "weights": [round(float(v), 6) for v in w], "bias": round(b, 6),
-               "samples": int(len(table["right"])), "l2": L2,
-               "recipe": "python -m training.still_side (table: datasets/handeval/train/still_side_features.npz)"}
-    write_atomic(a.out, (json.dumps(weights, indent=1) + "\n").encode("utf-8"))
-    print(f"wrote {a.out}: " + ", ".join(f"{n} {v:+.3f}" for n, v in zip(FEATURES, w)) + f", bias {b:+.3f}")
+        held = views_table(dict(np.load(a.views)))
+        print(f"{a.views} (held out: other subjects), hands of the default views: {len(held['right'])}; {head}")
+        print(report(held, np.where(held["label_right"], 1.0, -1.0), "MediaPipe's label (view that found it)"))
+        print(report(held, side_logit(held["inputs"], w), "classifier"))
+    weights = {"inputs": "label, chirality (2), 2D keypoints (42), 3D landmarks (63): still_side.side_inputs",
+               "hidden": HIDDEN, "samples": int(len(table["right"])), "seed": SEED, "epochs": EPOCHS,
+               "weight_decay": WEIGHT_DECAY, "recipe": "python -m training.still_side",
+               **{k: np.round(np.asarray(v, np.float64), 8).tolist() for k, v in w.items()}}
+    write_atomic(a.out, (json.dumps(weights) + "\n").encode("utf-8"))
+    print(f"wrote {a.out}")
     return 0
 
 

@@ -1,22 +1,20 @@
-"""Which hand is it, on a single image: a small logistic classifier over what the detector
-says in several views of the still.
+"""Which hand is it, on a single image: a tiny classifier over MediaPipe's own output.
 
-MediaPipe's label alone is right on about 85% of the people evaluation set's stills; the
-views disagree where it is unsure. Per hand the evidence is:
+MediaPipe's label alone is right on about 84% of the people evaluation set's stills. Its
+mistakes are systematic (a left hand seen from the palm and a right hand seen from the back
+project alike): the mirrored and turned views of the image repeat the same wrong label, so
+a vote over views does not help (measured: training/still_side.py). What does help is the
+shape of the detection itself: a small MLP reads
 
-    label_<view>   MediaPipe's label as log-odds for "right" (signed, capped) in each view of
-                   `SIDE_VIEWS` (the plain image, its mirror image with the label flipped
-                   back, the image turned by 90 and 270 degrees), 0 where that view did not
-                   find the hand
-    chirality_*    the handedness of MediaPipe's metric 3D landmarks themselves: the palm
-                   normal (index MCP x pinky MCP, from the wrist) against the thumb and
-                   against the fingers' flexion (a mirror image flips both signs)
-    geometry       the keypoint model's reading as a right and as a left hand, which explains
-                   the 2D and 3D landmarks better (`handedness.side_evidence`'s geometry
-                   log-odds, capped)
+    label       MediaPipe's label as log-odds for "right" (signed, capped)
+    chirality   the handedness of MediaPipe's metric 3D landmarks: the palm normal (index MCP
+                x pinky MCP, from the wrist) against the thumb and the fingers' bend
+    shape_2d    the 21 image keypoints from the wrist, in units of the wrist-middle MCP length
+    shape_3d    the 21 metric 3D landmarks likewise
 
-`side_logit` weighs them with `still_side.json` (trained on the TRAIN split by
-`python -m training.still_side`, cross-validated by subject). Letters: J = 21 keypoints.
+(108 inputs, `HIDDEN` ReLU units, one log-odds output; weights in `still_side.json`, trained
+on the TRAIN renders' detections by `python -m training.still_side`, cross-validated by
+subject). Letters: J = 21 keypoints, F = 108 inputs.
 """
 from __future__ import annotations
 
@@ -26,11 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-SIDE_VIEWS = ("plain", "flip", "rot90", "rot270")
-FEATURES = tuple(f"label_{v}" for v in SIDE_VIEWS) + ("chirality_thumb", "chirality_flexion", "geometry")
 WEIGHTS_PATH = Path(__file__).with_name("still_side.json")
 MAX_LABEL_LOGIT = 6.9  # p = 0.999
-MAX_GEOMETRY_LOGIT = 10.0
+NUM_INPUTS = 108
+HIDDEN = 16
 
 
 def label_logit(handedness: str, handedness_score: float) -> float:
@@ -54,57 +51,39 @@ def chirality(keypoints_rel: np.ndarray) -> tuple[float, float]:
             float(normal @ flexion / (np.linalg.norm(flexion) + 1e-12)))
 
 
-def geometry_logit(hand, K) -> float:
-    """Log-odds for "right" from the keypoint model's right and left readings of a hand
-    (`handedness.side_costs`), capped. K: (3, 3) intrinsics."""
-    from .handedness import GEOMETRY_TEMPERATURE, side_costs
+def side_inputs(keypoints_px: np.ndarray, keypoints_rel: np.ndarray, handedness: str,
+                handedness_score: float) -> np.ndarray:
+    """(F,) the classifier's inputs for one detection.
 
-    cost_right, cost_left = side_costs(hand.keypoints_px[None], hand.keypoints_rel[None],
-                                       np.array([hand.score]), np.asarray(K, np.float64))
-    v = float((cost_left - cost_right)[0]) / GEOMETRY_TEMPERATURE
-    return float(np.clip(v, -MAX_GEOMETRY_LOGIT, MAX_GEOMETRY_LOGIT))
-
-
-def side_features(hand, views: dict, K) -> np.ndarray:
-    """(F,) `FEATURES` of one detected hand.
-
-    Args:
-        hand: the `HandDetection` (keypoints in the image's pixels).
-        views: {view: [HandDetection mapped back to the image]} as `detect_still` returns;
-            views that were not run count as not finding the hand.
-        K: (3, 3) the image's intrinsics (the assumed ones if unknown).
-    """
-    from ..detect.retry import same_hand
-
-    out = []
-    for view in SIDE_VIEWS:
-        found = [h for h in views.get(view, ()) if same_hand(h, hand)]
-        best = min(found, key=lambda h: np.linalg.norm(h.keypoints_px - hand.keypoints_px, axis=-1).mean(),
-                   default=None)
-        out.append(label_logit(best.handedness, best.handedness_score) if best is not None else 0.0)
-    out.extend(chirality(hand.keypoints_rel))
-    out.append(geometry_logit(hand, K))
-    return np.asarray(out, np.float64)
+    keypoints_px: (J, 2) pixels; keypoints_rel: (J, 3) metres (MediaPipe order)."""
+    px = np.asarray(keypoints_px, np.float64)
+    rel = np.asarray(keypoints_rel, np.float64)
+    p = (px - px[0]) / (np.linalg.norm(px[9] - px[0]) + 1e-9)
+    r = (rel - rel[0]) / (np.linalg.norm(rel[9] - rel[0]) + 1e-12)
+    return np.concatenate([[label_logit(handedness, handedness_score)], chirality(rel), p.ravel(), r.ravel()])
 
 
 @functools.lru_cache(maxsize=4)
 def load_weights(path: str | Path = WEIGHTS_PATH) -> dict:
-    """{"features": [...], "weights": (F,), "bias": float, ...} of the shipped classifier."""
+    """{"w1": (F, H), "b1": (H,), "w2": (H,), "b2": float, ...} of the shipped classifier."""
     from ..errors import AssetError
 
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise AssetError(path, f"cannot read the handedness classifier ({e})") from None
-    if tuple(data.get("features", ())) != FEATURES:
-        raise AssetError(path, f"features {data.get('features')} are not {list(FEATURES)}")
-    return data
+        w = {k: np.asarray(data[k], np.float64) for k in ("w1", "b1", "w2", "b2")}
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise AssetError(path, f"cannot read the handedness classifier ({e!r})") from None
+    if w["w1"].shape != (NUM_INPUTS, len(w["b1"])) or w["w2"].shape != w["b1"].shape:
+        raise AssetError(path, f"expected w1 ({NUM_INPUTS}, H), b1 (H,), w2 (H,); got {w['w1'].shape}, "
+                               f"{w['b1'].shape}, {w['w2'].shape}")
+    return {**data, **w}
 
 
-def side_logit(features: np.ndarray, weights: dict | None = None) -> np.ndarray:
-    """Log-odds for "right": features (..., F) -> (...)."""
+def side_logit(inputs: np.ndarray, weights: dict | None = None) -> np.ndarray:
+    """Log-odds for "right": inputs (..., F) -> (...)."""
     w = load_weights() if weights is None else weights
-    return np.asarray(features, np.float64) @ np.asarray(w["weights"], np.float64) + float(w["bias"])
+    h = np.maximum(np.asarray(inputs, np.float64) @ w["w1"] + w["b1"], 0.0)
+    return h @ w["w2"] + float(w["b2"])
 
 
 def decide_sides(logits) -> list[str]:
@@ -118,5 +97,5 @@ def decide_sides(logits) -> list[str]:
     return sides
 
 
-__all__ = ["FEATURES", "SIDE_VIEWS", "WEIGHTS_PATH", "chirality", "decide_sides", "geometry_logit", "label_logit", "load_weights",
-           "side_features", "side_logit"]
+__all__ = ["HIDDEN", "NUM_INPUTS", "WEIGHTS_PATH", "chirality", "decide_sides", "label_logit", "load_weights",
+           "side_inputs", "side_logit"]

@@ -26,11 +26,16 @@ from ..motion import CameraInfo, Motion, Track
 from .pipeline import TrackOptions, _estimator
 
 SUMMARY_NAME = "summary.jsonl"
-# measured on the TRAIN renders (python -m bench.still_recall): views run on every still (their
-# labels feed the handedness classifier, their hands count too), and the retries tried in
-# turn where no view found a hand
-STILL_EVIDENCE = ("flip", "rot90", "rot270")
-STILL_RETRIES = ("rot180", "pad", "tiles")
+# measured on 470 TRAIN renders (python -m bench.still_recall): the retries, tried in turn where
+# the plain image gives no hand, find the view's hand on 85.3% of stills against 74.5% (2.4
+# detector calls per still on average; 30 hands on no GT hand against 21). Views run on every
+# still as well (e.g. mirror and turns: 86.0%) cost twice as much for 0.7 points.
+STILL_EVIDENCE: tuple = ()
+STILL_RETRIES = ("pad", "flip", "rot90", "rot270", "rot180", "tiles")
+# the stills' handedness classifier (`still_side`) against MediaPipe's label of the view that
+# found the hand (python -m training.still_side): 86.1% / 84.4% cross-validated on the
+# committed TRAIN detections, 88.9% / 84.7% on later TRAIN renders held out
+SIDE_CLASSIFIER = True
 
 
 @functools.lru_cache(maxsize=1)
@@ -61,27 +66,34 @@ def read_still(path: str | Path, info=None):
     return frame.image, int(frame.index), float(frame.timestamp_s), float(info.fps if info else IMAGE_FPS), False
 
 
-def still_hands(detector, image: np.ndarray, K) -> list:
-    """The hands of one image, each with the side the stills' classifier gives it.
+def still_hands(detector, image: np.ndarray, K, classify_sides: bool | None = None) -> list:
+    """The hands of one image, found in several views.
 
     MediaPipe looks at the plain image and the `STILL_EVIDENCE` views (hands found there
     count too); where no view finds a hand, the `STILL_RETRIES` views in turn
-    (`detect.retry.detect_still`). Each hand's side is then decided from every view's label
-    and its 3D landmarks (`still_side`), two hands of one image taking different sides.
+    (`detect.retry.detect_still`). A hand's side is MediaPipe's label in the view that
+    found it, or, with `classify_sides`, what the stills' classifier makes of that label and
+    the detection's 2D / 3D keypoints (`still_side`; two hands of one image then take
+    different sides).
 
     Args:
         detector: a MediaPipe detector in IMAGE mode.
         image: (H, W, 3) uint8 RGB.
-        K: (3, 3) its intrinsics (the assumed ones if unknown).
+        K: (3, 3) its intrinsics (unused by the shipped classifier; kept for evidence that needs it).
+        classify_sides: None: `SIDE_CLASSIFIER`.
 
     Returns:
         `HandDetection`s (keypoints in `image`'s pixels), at most the detector's max_hands.
     """
     from ..detect.retry import detect_still
-    from .still_side import decide_sides, side_features, side_logit
 
     found = detect_still(detector, image, STILL_RETRIES, STILL_EVIDENCE, getattr(detector, "max_hands", 2))
-    logits = [float(side_logit(side_features(h, found.views, K))) for h in found.hands]
+    if not (SIDE_CLASSIFIER if classify_sides is None else classify_sides):
+        return list(found.hands)
+    from .still_side import decide_sides, side_inputs, side_logit
+
+    logits = [float(side_logit(side_inputs(h.keypoints_px, h.keypoints_rel, h.handedness, h.handedness_score)))
+              for h in found.hands]
     sides = decide_sides(logits)
     return [h if s == h.handedness else replace(h, handedness=s, handedness_score=float(1 / (1 + np.exp(-abs(v)))))
             for h, s, v in zip(found.hands, sides, logits)]
@@ -214,5 +226,5 @@ def write_summary(folder: str | Path, records: list[dict]) -> Path:
     return write_atomic(path, text.encode("utf-8"))
 
 
-__all__ = ["STILL_EVIDENCE", "STILL_RETRIES", "SUMMARY_NAME", "error_record", "image_detector", "read_still",
+__all__ = ["SIDE_CLASSIFIER", "STILL_EVIDENCE", "STILL_RETRIES", "SUMMARY_NAME", "error_record", "image_detector", "read_still",
            "still_hands", "still_record", "track_still", "write_summary"]

@@ -1,6 +1,6 @@
 """The stills' handedness classifier (`handmocap.track.still_side`): its shipped weights
-reproduce from the committed feature table (training/still_side.py), its 3D features are
-mirror-odd, and a still's hands are decided with it."""
+reproduce from the committed TRAIN detections (training/still_side.py), it beats MediaPipe's
+label there in cross-validation, and its 3D chirality inputs are mirror-odd."""
 from __future__ import annotations
 
 import json
@@ -12,30 +12,31 @@ import torch
 
 from handmocap.errors import AssetError
 from handmocap.hand.mirror import mirror_points
-from handmocap.track.still_side import (FEATURES, WEIGHTS_PATH, chirality, decide_sides, label_logit, load_weights,
-                                        side_logit)
+from handmocap.track.still_side import (NUM_INPUTS, WEIGHTS_PATH, chirality, decide_sides, label_logit, load_weights,
+                                        side_inputs, side_logit)
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_shipped_weights_reproduce_from_the_recipe(tmp_path):
-    from training.still_side import TABLE, main
+def test_shipped_weights_reproduce_from_the_recipe(tmp_path, monkeypatch):
+    from training.still_side import DETECTIONS, main
 
+    monkeypatch.chdir(ROOT)
     out = tmp_path / "still_side.json"
-    assert main(["--table", str(ROOT / TABLE), "--out", str(out)]) == 0
-    fresh, shipped = json.loads(out.read_text()), json.loads(WEIGHTS_PATH.read_text())
-    assert fresh["features"] == shipped["features"] == list(FEATURES)
-    np.testing.assert_allclose(fresh["weights"], shipped["weights"], atol=2e-6)
-    assert abs(fresh["bias"] - shipped["bias"]) < 2e-6 and fresh["samples"] == shipped["samples"]
+    assert main(["--detections", str(DETECTIONS), "--out", str(out), "--no-cv"]) == 0
+    fresh, shipped = load_weights(out), load_weights(WEIGHTS_PATH)
+    assert fresh["samples"] == shipped["samples"] and fresh["seed"] == shipped["seed"]
+    for k in ("w1", "b1", "w2", "b2"):
+        np.testing.assert_allclose(fresh[k], shipped[k], atol=1e-5)
 
 
-def test_classifier_beats_the_label_on_the_training_table():
-    from training.still_side import TABLE, cross_validate
+def test_classifier_beats_the_label_in_cross_validation():
+    from training.still_side import DETECTIONS, cross_validate, detection_table
 
-    table = dict(np.load(ROOT / TABLE))
+    table = detection_table(dict(np.load(ROOT / DETECTIONS)))
     label_ok = (table["label_right"] == table["right"]).mean()
     cv_ok = ((cross_validate(table) >= 0) == table["right"]).mean()
-    assert cv_ok > label_ok, (cv_ok, label_ok)
+    assert cv_ok > label_ok + 0.01, (cv_ok, label_ok)  # measured 86.0% against 83.9% (all hands)
 
 
 def test_chirality_is_mirror_odd():
@@ -62,8 +63,11 @@ def test_label_logit_and_sides():
     assert label_logit("right", 0.3) == 0.0 and label_logit("", 0.9) == 0.0
     assert decide_sides([2.0, 0.5]) == ["right", "left"]  # two hands of one image: the weaker gives way
     assert decide_sides([-0.1]) == ["left"] and decide_sides([]) == []
-    w = load_weights()
-    assert side_logit(np.zeros(len(FEATURES))) == pytest.approx(w["bias"])
+    rel = _hand()
+    px = rel[:, :2] / rel[:, 2:].clip(0.1) * 500 + 320  # any projection: finite inputs
+    x = side_inputs(px, rel, "right", 0.9)
+    assert x.shape == (NUM_INPUTS,) and np.isfinite(x).all() and x[0] == pytest.approx(np.log(9))
+    assert np.isfinite(side_logit(x)) and side_logit(np.stack([x, x])).shape == (2,)
 
 
 def test_bad_weights_file_is_one_line_error(tmp_path):
@@ -71,6 +75,6 @@ def test_bad_weights_file_is_one_line_error(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(AssetError, match="cannot read"):
         load_weights(bad)
-    bad.write_text(json.dumps({"features": ["x"], "weights": [1.0], "bias": 0.0}))
-    with pytest.raises(AssetError, match="features"):
+    bad.write_text(json.dumps({"w1": [[1.0]], "b1": [0.0], "w2": [1.0], "b2": 0.0}))
+    with pytest.raises(AssetError, match="expected w1"):
         load_weights(bad)
