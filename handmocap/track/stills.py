@@ -66,7 +66,7 @@ def read_still(path: str | Path, info=None):
     return frame.image, int(frame.index), float(frame.timestamp_s), float(info.fps if info else IMAGE_FPS), False
 
 
-def still_hands(detector, image: np.ndarray, K, classify_sides: bool | None = None) -> list:
+def still_hands(detector, image: np.ndarray, classify_sides: bool | None = None) -> list:
     """The hands of one image, found in several views.
 
     MediaPipe looks at the plain image and the `STILL_EVIDENCE` views (hands found there
@@ -79,7 +79,6 @@ def still_hands(detector, image: np.ndarray, K, classify_sides: bool | None = No
     Args:
         detector: a MediaPipe detector in IMAGE mode.
         image: (H, W, 3) uint8 RGB.
-        K: (3, 3) its intrinsics (unused by the shipped classifier; kept for evidence that needs it).
         classify_sides: None: `SIDE_CLASSIFIER`.
 
     Returns:
@@ -140,7 +139,7 @@ def track_still(path: str | Path | np.ndarray, options: TrackOptions = TrackOpti
     if detector is None or getattr(detector, "mode", "image") != "image":
         detector = image_detector()
     if options.still_views and getattr(detector, "mode", None) == "image":
-        hands = still_hands(detector, image, cam.intrinsics.K(dtype=torch.float64).numpy())
+        hands = still_hands(detector, image)
     else:  # MediaPipe's label as it is (a detector that is not stateless between images sees one view)
         hands = drop_duplicate_hands(detector.detect(Frame(index=index, timestamp_s=timestamp, image=image)).hands)
     hands = [h for h in hands if options.hands in ("both", h.handedness)]
