@@ -34,7 +34,7 @@ STILL_EVIDENCE: tuple = ()
 STILL_RETRIES = ("pad", "flip", "rot90", "rot270", "rot180", "tiles")
 # the stills' handedness classifier (`still_side`) against MediaPipe's label of the view that
 # found the hand (python -m training.still_side): 86.1% / 84.4% cross-validated on the
-# committed TRAIN detections, 88.9% / 84.7% on later TRAIN renders held out
+# committed TRAIN detections, 89.2% / 85.5% on later TRAIN renders held out
 SIDE_CLASSIFIER = True
 
 
