@@ -1,7 +1,8 @@
 """Accuracy on the people evaluation set (rendered anny bodies; `tools/render_eval_set.py`).
 
 Stills: each image on its own with its own K, through the photos mode (`track_still`:
-MediaPipe in IMAGE mode, handedness checked in 3D, the default estimator); the older
+MediaPipe in IMAGE mode on the image and its mirrored / turned views, handedness from the
+stills' classifier, the default estimator; `--no-still-views`: one plain look); the older
 per-detection path (`rows_from_detections`, on the split's cached detections.npz) scores the
 estimator alone on the detector's label. Clips: `track_input` with the true K.
 Per view: hands found, handedness right, CS-MJE, PA-MPJPE, root (wrist) depth error
@@ -46,10 +47,13 @@ def still_rows(split: Path = SPLIT, limit: int | None = None, estimator: str = "
     return rows_from_detections(load_or_detect(split), limit, estimator, weights_path)
 
 
-def photo_rows(split: Path = SPLIT, limit: int | None = None) -> list[dict]:
+def photo_rows(split: Path = SPLIT, limit: int | None = None, still_views: bool = True) -> list[dict]:
     """`still_rows` through the photos mode: `track_still` on each image with its own K
     (a `.calib` sidecar is not needed: K is given), its tracks matched to the GT hands by
-    their 2D keypoints; handedness is the side `track_still` reports."""
+    their 2D keypoints; handedness is the side `track_still` reports. Also per image: "extra"
+    hands (tracks on no GT hand) and "ms" (the `track_still` call without the hand length).
+    still_views: `TrackOptions.still_views` (False: one plain look, MediaPipe's label)."""
+    import time
     from types import SimpleNamespace
 
     from handmocap.camera.intrinsics import Intrinsics
@@ -71,9 +75,14 @@ def photo_rows(split: Path = SPLIT, limit: int | None = None) -> list[dict]:
         px = gt["keypoints_px"][i]
         sizes = (px.max(1) - px.min(1)).max(1)
         for tag, L in (("", None), ("_L", float(gt["hand_length_m"][i]))):
-            motion = track_still(split / str(gt["image"][i]), TrackOptions(intrinsics=intr, hand_length_m=L))
+            t0 = time.perf_counter()
+            motion = track_still(split / str(gt["image"][i]), TrackOptions(intrinsics=intr, hand_length_m=L,
+                                                                            still_views=still_views))
             tracks = [SimpleNamespace(keypoints_px=t.keypoints_px[0]) for t in motion.tracks]
-            hit = [next(k for k, x in enumerate(tracks) if x is d) for s, d, _ in match(tracks, px, gt["in_view"][i], sizes) if s == slot]
+            pairs = match(tracks, px, gt["in_view"][i], sizes)
+            if not tag:
+                row["ms"], row["extra"] = 1000 * (time.perf_counter() - t0), len(tracks) - len(pairs)
+            hit = [next(k for k, x in enumerate(tracks) if x is d) for s, d, _ in pairs if s == slot]
             if not hit:
                 break
             t = motion.tracks[hit[0]]
@@ -125,6 +134,8 @@ def summarise(rows: list[dict]) -> dict:
                      **{k: mean(k) for k in ("cs_mje", "pa_mpjpe", "depth", "cs_mje_L", "pa_mpjpe_L", "depth_L")},
                      "pa_mpjpe_side_ok": float(np.mean([r["pa_mpjpe"] for r in f if r["handedness_ok"]]))
                      if any(r["handedness_ok"] for r in f) else float("nan")}
+        if all("ms" in r for r in rs):  # photos mode: cost and extra detections per image
+            out[view].update(ms=float(np.mean([r["ms"] for r in rs])), extra=float(np.mean([r["extra"] for r in rs])))
     return out
 
 
@@ -204,10 +215,11 @@ def table(stills: dict, clips: dict, label: str = "current model") -> str:
     return "\n".join(rows)
 
 
-def run(split: Path = SPLIT, limit: int | None = None, clips: bool = True, clip_names=None) -> dict:
+def run(split: Path = SPLIT, limit: int | None = None, clips: bool = True, clip_names=None,
+        still_views: bool = True) -> dict:
     if not (split / "stills.npz").exists():
         return {}
-    rows = photo_rows(split, limit)
+    rows = photo_rows(split, limit, still_views)
     return {"split": str(split), "stills": summarise(rows),
             "clips": clip_rows(split, clip_names) if clips else {}}
 
@@ -249,13 +261,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", type=Path, default=SPLIT)
     ap.add_argument("--limit", type=int, default=None, help="first N stills only")
     ap.add_argument("--no-clips", action="store_true")
+    ap.add_argument("--no-still-views", action="store_true", help="stills: one plain look, MediaPipe's label")
     ap.add_argument("--json", type=Path, default=Path("out/bench/eval_set.json"))
     a = ap.parse_args(argv)
-    res = run(a.split, a.limit, not a.no_clips)
+    res = run(a.split, a.limit, not a.no_clips, still_views=not a.no_still_views)
     if not res:
         print(f"no evaluation set at {a.split} (render it with tools/render_eval_set.py)")
         return 1
     print(report(res))
+    cost = {v: s for v, s in res["stills"].items() if "ms" in s}
+    if cost:
+        print("\nstills: extra hands per image (on no GT hand) / ms per image (track_still): "
+              + ", ".join(f"{v} {s['extra']:.3f} / {s['ms']:.0f}" for v, s in cost.items()))
     a.json.parent.mkdir(parents=True, exist_ok=True)
     a.json.write_text(json.dumps(res, indent=2))
     return 0

@@ -16,6 +16,11 @@ Keypoints found in a transformed view are mapped back to the frame: pixels exact
 centre convention), metric 3D keypoints rotated / mirrored back to camera-aligned axes.
 Retries run on a second detector in image mode, so the wrapped (video-mode) detector's
 tracking state is never fed transformed frames. `stats` counts what each retry found and cost.
+
+Stills (`detect_still`): no earlier hand, so no crop; the plain image and the evidence views
+that the handedness classifier reads (`handmocap.track.still_side`) on every image, then
+retries in turn where no view found a hand; every view's hands are kept (mapped back) and
+merged, plain ones first, duplicates dropped.
 """
 from __future__ import annotations
 
@@ -27,6 +32,9 @@ import numpy as np
 from .base import FrameDetections, HandDetection
 
 STRATEGIES = ("crop", "tiles", "flip", "rotate")
+VIEW_ROTATIONS = {"rot90": 1, "rot270": -1, "rot180": 2}  # np.rot90's k of each rotated view
+STILL_VIEWS = ("plain", "flip", "rot90", "rot270", "rot180", "pad", "tiles")
+PAD_FRACTION = 0.3  # the "pad" view: a grey border of this fraction of the longer side all round
 
 
 @dataclass
@@ -50,10 +58,14 @@ def _flip_back(h: HandDetection, W: int) -> HandDetection:
 
 
 def _rotate_back(h: HandDetection, k: int, W: int, H: int) -> HandDetection:
-    """Undo np.rot90(image, k) (k = 1: counter-clockwise, -1: clockwise) on a detection."""
+    """Undo np.rot90(image, k) (k = 1: counter-clockwise, -1: clockwise, 2: upside down) on a
+    detection of the rotated image (W, H: the original image's size)."""
     x, y = h.keypoints_px[:, 0], h.keypoints_px[:, 1]
     X, Y, Z = h.keypoints_rel.T
-    if k == 1:  # ccw: rotated (x, y) is original (W - 1 - y, x); directions likewise
+    if k == 2:  # upside down: rotated (x, y) is original (W - 1 - x, H - 1 - y)
+        px = np.stack([W - 1 - x, H - 1 - y], -1)
+        rel = np.stack([-X, -Y, Z], -1)
+    elif k == 1:  # ccw: rotated (x, y) is original (W - 1 - y, x); directions likewise
         px = np.stack([W - 1 - y, x], -1)
         rel = np.stack([-Y, X, Z], -1)
     else:  # cw: rotated (x, y) is original (y, H - 1 - x)
@@ -75,6 +87,130 @@ def _dedupe(hands: list, max_hands: int) -> list:
         if all(np.linalg.norm(h.keypoints_px - k.keypoints_px, axis=-1).mean() > 0.3 * size for k in keep):
             keep.append(h)
     return keep[:max_hands]
+
+
+def view_hands(detector, image: np.ndarray, view: str, max_hands: int = 2) -> list:
+    """The hands `detector` (IMAGE mode) finds in one view of `image`, mapped back to it.
+
+    Args:
+        image: (H, W, 3) uint8 RGB.
+        view: one of `STILL_VIEWS`: "plain", "flip" (mirrored, labels flipped back), "rot90" /
+            "rot270" / "rot180" (np.rot90 by 1 / -1 / 2), "pad" (a grey border all round:
+            hands cut by the image's edge, or filling it, become smaller and whole-palmed to
+            the palm detector), "tiles" (five overlapping upscaled views, duplicates dropped).
+
+    Returns:
+        `HandDetection`s: keypoints_px (21, 2) pixels of `image`, keypoints_rel (21, 3)
+        metres in its camera-aligned axes, the label naming the person's hand.
+    """
+    from ..video import Frame
+
+    H, W = image.shape[:2]
+    run = lambda img: detector.detect(Frame(0, 0.0, np.ascontiguousarray(img))).hands  # noqa: E731
+    if view == "plain":
+        return list(run(image))
+    if view == "flip":
+        return [_flip_back(h, W) for h in run(image[:, ::-1])]
+    if view in VIEW_ROTATIONS:
+        k = VIEW_ROTATIONS[view]
+        return [_rotate_back(h, k, W, H) for h in run(np.rot90(image, k))]
+    if view == "pad":
+        import cv2
+
+        p = int(round(PAD_FRACTION * max(H, W)))
+        padded = cv2.copyMakeBorder(image, p, p, p, p, cv2.BORDER_CONSTANT, value=(128, 128, 128))
+        return [_crop_back(h, -p, -p, 1.0) for h in run(padded)]
+    if view == "tiles":
+        tiler = RetryDetector(_NoDetector(max_hands), strategies=("tiles",), retry_detector=detector)
+        tiler._current = "tiles"
+        return list(tiler._tiles(image, Frame(0, 0.0, image), W, H))
+    from ..errors import HandmocapError
+
+    raise HandmocapError(f"unknown view {view!r}; use one of {STILL_VIEWS}")
+
+
+class _NoDetector:
+    def __init__(self, max_hands: int):
+        self.max_hands = max_hands
+
+
+def same_hand(a: HandDetection, b: HandDetection, overlap: float = 0.3, nested: float = 0.6) -> bool:
+    """Whether two detections of one image lie on the same hand: mean keypoint distance
+    under `overlap` times the larger hand's size (box diagonal), or the smaller one's keypoint
+    box at least `nested` inside the larger one's (part of a hand found as a hand)."""
+    size = max(np.linalg.norm(np.ptp(a.keypoints_px, 0)), np.linalg.norm(np.ptp(b.keypoints_px, 0)), 1e-9)
+    if float(np.linalg.norm(a.keypoints_px - b.keypoints_px, axis=-1).mean()) < overlap * size:
+        return True
+    lo = np.maximum(a.keypoints_px.min(0), b.keypoints_px.min(0))
+    hi = np.minimum(a.keypoints_px.max(0), b.keypoints_px.max(0))
+    inter = float(np.prod(np.clip(hi - lo, 0, None)))
+    smaller = min(float(np.prod(np.ptp(h.keypoints_px, 0))) for h in (a, b))
+    return inter >= nested * max(smaller, 1e-9)
+
+
+@dataclass(frozen=True)
+class StillDetections:
+    """The hands of one still and every view looked at.
+
+    Attributes:
+        hands: the merged hands (plain ones first, then those only a retry view found,
+            each once), at most max_hands.
+        found_in: for each of `hands`, the view that found it.
+        views: {view: its hands mapped back to the image}, for every view run.
+        calls: detector calls made.  seconds: time spent detecting.
+    """
+
+    hands: tuple
+    found_in: tuple
+    views: dict
+    calls: int
+    seconds: float
+
+
+def detect_still(detector, image: np.ndarray, retries=(), evidence=(), max_hands: int = 2) -> StillDetections:
+    """One still's hands: the plain image and the `evidence` views, then `retries` in order
+    while no view has found a hand (stopping at the first that finds one).
+
+    Args:
+        detector: a MediaPipe detector in IMAGE mode (or any `HandDetector` that is
+            stateless between images).
+        image: (H, W, 3) uint8 RGB.
+        retries, evidence: view names of `STILL_VIEWS` ("plain" excluded).
+
+    Returns:
+        `StillDetections`; hands found only in an evidence view count too (they cost
+        nothing more).
+    """
+    from ..errors import HandmocapError
+
+    unknown = (set(retries) | set(evidence)) - set(STILL_VIEWS[1:])
+    if unknown:
+        raise HandmocapError(f"unknown still views {sorted(unknown)}; use {STILL_VIEWS[1:]}")
+    t0 = time.perf_counter()
+    views, calls = {}, 0
+    for view in ("plain", *evidence):
+        views[view] = view_hands(detector, image, view, max_hands)
+        calls += 5 if view == "tiles" else 1
+    for view in retries:
+        if any(views.values()):
+            break
+        if view not in views:
+            views[view] = view_hands(detector, image, view, max_hands)
+            calls += 5 if view == "tiles" else 1
+    hands, found_in = merge_views(views, max_hands)
+    return StillDetections(hands, found_in, views, calls, time.perf_counter() - t0)
+
+
+def merge_views(views: dict, max_hands: int = 2) -> tuple[tuple, tuple]:
+    """(hands, the view that found each) from {view: hands mapped back}, in the views' order
+    and best score first within a view; a hand on one already kept is a duplicate."""
+    hands, found_in = [], []
+    for view, found in views.items():
+        for h in sorted(found, key=lambda h: -h.score):
+            if len(hands) < max_hands and not any(same_hand(h, k) for k in hands):
+                hands.append(h)
+                found_in.append(view)
+    return tuple(hands), tuple(found_in)
 
 
 class RetryDetector:
@@ -196,4 +332,5 @@ class RetryDetector:
         self.close()
 
 
-__all__ = ["STRATEGIES", "RetryDetector", "RetryStats"]
+__all__ = ["STILL_VIEWS", "STRATEGIES", "RetryDetector", "RetryStats", "StillDetections", "detect_still", "merge_views", "same_hand",
+           "view_hands"]

@@ -48,6 +48,10 @@ class TrackOptions:
     refine: run fitting after the model, starting from its prediction.
     read_ahead: frames decoded ahead in a background thread while the detector works
         (0: none). Changes speed only, never results.
+    still_views: stills only: MediaPipe also looks at the mirrored and rotated image (and,
+        where no hand is found, further views), and a classifier over every view's label
+        decides each hand's side (`track.stills.still_hands`); False: one plain look, the
+        detector's label.
     """
 
     intrinsics: object = None
@@ -64,6 +68,7 @@ class TrackOptions:
     stream: int | None = None  # video stream index (ffprobe's #0:N); None: the one ffmpeg picks
     camera_files: bool = True
     read_ahead: int = 4  # frames decoded ahead of the detector in a thread (0: decode in line)
+    still_views: bool = True
 
 
 @dataclass

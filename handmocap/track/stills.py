@@ -26,6 +26,16 @@ from ..motion import CameraInfo, Motion, Track
 from .pipeline import TrackOptions, _estimator
 
 SUMMARY_NAME = "summary.jsonl"
+# measured on 470 TRAIN renders (python -m bench.still_recall): the retries, tried in turn where
+# the plain image gives no hand, find the view's hand on 85.3% of stills against 74.5% (2.4
+# detector calls per still on average; 30 hands on no GT hand against 21). Views run on every
+# still as well (e.g. mirror and turns: 86.0%) cost twice as much for 0.7 points.
+STILL_EVIDENCE: tuple = ()
+STILL_RETRIES = ("pad", "flip", "rot90", "rot270", "rot180", "tiles")
+# the stills' handedness classifier (`still_side`) against MediaPipe's label of the view that
+# found the hand (python -m training.still_side): 86.1% / 84.4% cross-validated on the
+# committed TRAIN detections, 89.2% / 85.5% on later TRAIN renders held out
+SIDE_CLASSIFIER = True
 
 
 @functools.lru_cache(maxsize=1)
@@ -54,6 +64,38 @@ def read_still(path: str | Path, info=None):
     if frame is None:
         raise InputError(path, "no frames could be decoded")
     return frame.image, int(frame.index), float(frame.timestamp_s), float(info.fps if info else IMAGE_FPS), False
+
+
+def still_hands(detector, image: np.ndarray, classify_sides: bool | None = None) -> list:
+    """The hands of one image, found in several views.
+
+    MediaPipe looks at the plain image and the `STILL_EVIDENCE` views (hands found there
+    count too); where no view finds a hand, the `STILL_RETRIES` views in turn
+    (`detect.retry.detect_still`). A hand's side is MediaPipe's label in the view that
+    found it, or, with `classify_sides`, what the stills' classifier makes of that label and
+    the detection's 2D / 3D keypoints (`still_side`; two hands of one image then take
+    different sides).
+
+    Args:
+        detector: a MediaPipe detector in IMAGE mode.
+        image: (H, W, 3) uint8 RGB.
+        classify_sides: None: `SIDE_CLASSIFIER`.
+
+    Returns:
+        `HandDetection`s (keypoints in `image`'s pixels), at most the detector's max_hands.
+    """
+    from ..detect.retry import detect_still
+
+    found = detect_still(detector, image, STILL_RETRIES, STILL_EVIDENCE, getattr(detector, "max_hands", 2))
+    if not (SIDE_CLASSIFIER if classify_sides is None else classify_sides):
+        return list(found.hands)
+    from .still_side import decide_sides, side_inputs, side_logit
+
+    logits = [float(side_logit(side_inputs(h.keypoints_px, h.keypoints_rel, h.handedness, h.handedness_score)))
+              for h in found.hands]
+    sides = decide_sides(logits)
+    return [h if s == h.handedness else replace(h, handedness=s, handedness_score=float(1 / (1 + np.exp(-abs(v)))))
+            for h, s, v in zip(found.hands, sides, logits)]
 
 
 def track_still(path: str | Path | np.ndarray, options: TrackOptions = TrackOptions(), detector=None,
@@ -96,10 +138,11 @@ def track_still(path: str | Path | np.ndarray, options: TrackOptions = TrackOpti
     cam = resolve_camera(options.intrinsics, W, H, path, per_file=options.camera_files, is_photo=is_photo)
     if detector is None or getattr(detector, "mode", "image") != "image":
         detector = image_detector()
-    found = detector.detect(Frame(index=index, timestamp_s=timestamp, image=image))
-    # MediaPipe's label as it is: the 3D check (`handedness.relabel_detections`) measured
-    # worse on single images of the people evaluation set (83% right against the label's 85%)
-    hands = [h for h in drop_duplicate_hands(found.hands) if options.hands in ("both", h.handedness)]
+    if options.still_views and getattr(detector, "mode", None) == "image":
+        hands = still_hands(detector, image)
+    else:  # MediaPipe's label as it is (a detector that is not stateless between images sees one view)
+        hands = drop_duplicate_hands(detector.detect(Frame(index=index, timestamp_s=timestamp, image=image)).hands)
+    hands = [h for h in hands if options.hands in ("both", h.handedness)]
     hands.sort(key=lambda h: (h.handedness != "right", -float(h.score)))  # right first, as videos
     estimate = _estimator(options)
     perspective = cam.model == "perspective"
@@ -182,5 +225,5 @@ def write_summary(folder: str | Path, records: list[dict]) -> Path:
     return write_atomic(path, text.encode("utf-8"))
 
 
-__all__ = ["SUMMARY_NAME", "error_record", "image_detector", "read_still", "still_record", "track_still",
-           "write_summary"]
+__all__ = ["SIDE_CLASSIFIER", "STILL_EVIDENCE", "STILL_RETRIES", "SUMMARY_NAME", "error_record", "image_detector", "read_still",
+           "still_hands", "still_record", "track_still", "write_summary"]

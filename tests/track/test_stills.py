@@ -310,3 +310,14 @@ def test_cli_folder_options(tmp_path, photo_folder):
     res = CliRunner().invoke(app, ["track", str(photo_folder), "--sequence", "--out", str(tmp_path), "-e", ""])
     assert res.exit_code == 1 and "photos: FAILED" in res.output and "corrupt.jpg" in res.output, res.output
     assert "1 of 1 inputs failed" in res.output
+
+
+def test_still_views_find_an_upside_down_hand():
+    """A rendered still (the test split's committed 000_02.jpg, a right hand) turned upside
+    down: one plain look misses it, the default views find it, labelled right."""
+    still = Path(__file__).resolve().parents[2] / "datasets" / "handeval" / "test" / "images" / "000_02.jpg"
+    upside_down = np.ascontiguousarray(np.rot90(read_image(still), 2))
+    assert not track_still(upside_down, TrackOptions(still_views=False)).tracks
+    motion = track_still(upside_down)
+    assert [t.side for t in motion.tracks] == ["right"]
+    assert float(motion.tracks[0].reprojection_px[0]) < REPROJECTION_BOUND_PX
