@@ -142,8 +142,22 @@ def detect_chunks(split_dir: Path, cache_dir: Path, log=print) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="MediaPipe on every rendered still -> detections.npz")
     ap.add_argument("split_dir", type=Path)
+    ap.add_argument("--chunks-cache", type=Path, default=None,
+                    help="detect every finished render chunk incrementally, one cached npz per chunk here")
+    ap.add_argument("--out", type=Path, default=None, help="with --chunks-cache: the merged detections.npz")
     a = ap.parse_args(argv)
-    d = load_or_detect(a.split_dir)
+    if a.chunks_cache is not None:
+        if a.out is None:
+            ap.error("--chunks-cache needs --out")
+        d = detect_chunks(a.split_dir, a.chunks_cache)
+        if not d:
+            print(f"{a.split_dir}: no finished chunk with its images", file=sys.stderr)
+            return 1
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **d)
+        write_atomic(a.out, buf.getvalue())
+    else:
+        d = load_or_detect(a.split_dir)
     tgt = np.array([0 if s == "right" else 1 for s in d["side"]])
     found = d["found"][np.arange(len(tgt)), tgt]
     print(f"{a.split_dir}: {len(tgt)} stills, target hand found on {found.mean():.1%}")
