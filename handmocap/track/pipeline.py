@@ -155,6 +155,7 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
     from ..camera.source import resolve_camera as camera_for
     from ..detect.mediapipe_hands import MediaPipeHandDetector
     from ..hand import HandModel
+    from ..solve.fitting import _cpu_threads
     from ..video import IMAGE_EXTENSIONS, open_frames, prefetch, probe_once
     from .stream import FeedThread
 
@@ -172,7 +173,7 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
     intr, cam_model, cam_source = cam.intrinsics, cam.model, cam.source
     K = intr.K(dtype=torch.float64).numpy()
     streamed = preview_to is not None and options.stride == 1 and options.estimator == "model"
-    tracker, preview, consume = _lagged_stages(options, intr, cam_model, K, info, preview_to if streamed else None)
+    tracker, preview, drawer, consume = _lagged_stages(options, intr, cam_model, K, info, preview_to if streamed else None)
     own_detector = detector is None
     # one hand asked for: max_hands=1 halves detector time (palm detection stops rerunning)
     detector = detector or MediaPipeHandDetector(max_hands=2 if options.hands == "both" else 1)
@@ -180,6 +181,10 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
     if options.read_ahead:
         frames = prefetch(frames, options.read_ahead)  # decoded on the other core while detecting
     feed = FeedThread(consume) if options.overlap else None
+    # the lagged stages run many small torch ops: one intra-op thread is ~20x faster than two
+    # beside the detector on 2 cores, and in line and overlapped then compute alike
+    threads = _cpu_threads(torch.device(options.device))
+    threads.__enter__()
     try:
         done = 0
         for frame in frames:
@@ -195,13 +200,17 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
         tracks = tracker.finish()
         if options.estimator != "model":
             tracks = _estimate_whole(tracks, options, intr, cam_model, K)
+        if drawer is not None:
+            drawer.finish()
         if preview is not None:
             preview.finish()
     except BaseException:
-        if feed is not None:
-            feed.abort()
+        for thread in (feed, drawer):
+            if thread is not None:
+                thread.abort()
         raise
     finally:
+        threads.__exit__(None, None, None)
         frames.close()  # ends the decoder (thread and process) also on errors and Ctrl-C
         if own_detector:
             detector.close()
@@ -220,10 +229,10 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
 
 
 def _lagged_stages(options: TrackOptions, intr, cam_model: str, K, info, preview_to: Path | None):
-    """The `stream.LaggedTracker` for one input, the streamed preview (or None) and the
-    function that takes (FrameDetections, image or None) items in frame order."""
+    """The `stream.LaggedTracker` for one input, the streamed preview and the thread that draws
+    it (or None), and the function that takes (FrameDetections, image or None) items in frame order."""
     from ..hand import HandModel
-    from .stream import LaggedTracker
+    from .stream import FeedThread, LaggedTracker
 
     hands = {}
 
@@ -245,7 +254,7 @@ def _lagged_stages(options: TrackOptions, intr, cam_model: str, K, info, preview
     smoothing = options.smoothing if options.estimator == "model" else None
     if preview_to is None:
         tracker = LaggedTracker(K, new_estimator, hands=options.hands, smoothing=smoothing)
-        return tracker, None, lambda item: tracker.feed(item[0])
+        return tracker, None, None, lambda item: tracker.feed(item[0])
     import cv2
 
     from ..export.preview import PreviewWriter, preview_camera
@@ -254,9 +263,15 @@ def _lagged_stages(options: TrackOptions, intr, cam_model: str, K, info, preview
     preview = PreviewWriter(preview_to, Wp, Hp, float(info.fps), Kp, options.hand_model)
     images = {}  # frame index -> preview-sized image, until the frame is final (bounded by the lag)
 
+    # drawing in a third thread: while the detector runs, the two share a core with the
+    # tracker; once it is done, the last frames are tracked and drawn on both cores
+    drawer = FeedThread(lambda item: preview.write(*item), depth=16, name="handmocap-preview-draw") \
+        if options.overlap else None
+
     def draw(index: int, frame_hands) -> None:
-        preview.write(images.pop(index), [(h.track_id, h.side, h.detected, h.keypoints_px * scale + shift,
-                                           h.vertices_cam) for h in frame_hands])
+        item = (images.pop(index), [(h.track_id, h.side, h.detected, h.keypoints_px * scale + shift, h.vertices_cam)
+                                    for h in frame_hands])
+        drawer.put(item) if drawer is not None else preview.write(*item)
 
     tracker = LaggedTracker(K, new_estimator, hands=options.hands, smoothing=smoothing, on_frame=draw, vertices=hand)
 
@@ -267,7 +282,7 @@ def _lagged_stages(options: TrackOptions, intr, cam_model: str, K, info, preview
         images[fd.index] = np.ascontiguousarray(image) if image.flags.writeable else image.copy()
         tracker.feed(fd)
 
-    return tracker, preview, consume
+    return tracker, preview, drawer, consume
 
 
 def _estimate_whole(raw_tracks, options: TrackOptions, intr, cam_model: str, K) -> list:
