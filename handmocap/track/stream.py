@@ -58,6 +58,8 @@ class _Output:
     hand: object  # HandModel
     chains: list = field(default_factory=list)
     rows: dict = field(default_factory=lambda: {k: [] for k in _FIELDS})
+    layer: object = None  # the KeypointLayer that recomputes smoothed keypoints
+    cursor: int = 0  # the row `_row_of` looks at next
 
 
 _FIELDS = ("frame_index", "timestamp_s", "global_orient", "hand_pose", "transl", "keypoints_px", "keypoints_cam",
@@ -334,10 +336,10 @@ class LaggedTracker:
         from ..geometry.rotations import axis_angle_to_matrix
         from ..solve.fitting import KeypointLayer
 
-        if not hasattr(out, "_layer"):
-            out._layer = KeypointLayer(out.hand, dtype=torch.float64)
+        if out.layer is None:
+            out.layer = KeypointLayer(out.hand, dtype=torch.float64)
         with torch.no_grad():
-            kp = out._layer(axis_angle_to_matrix(torch.as_tensor(go)), torch.as_tensor(pose),
+            kp = out.layer(axis_angle_to_matrix(torch.as_tensor(go)), torch.as_tensor(pose),
                             torch.as_tensor(out.estimator.betas.numpy(), dtype=torch.float64)).numpy()
         return kp + np.asarray(transl)[:, None]
 
@@ -394,15 +396,16 @@ class LaggedTracker:
     def _row_of(self, out: _Output, frame: int):
         """The output row of `frame` (rows are in frame order): searched from the last one used."""
         idx = out.rows["frame_index"]
-        cur = getattr(out, "_cursor", 0)
+        cur = out.cursor
         while cur < len(idx) and idx[cur] < frame:
             cur += 1
-        out._cursor = cur
+        out.cursor = cur
         return cur if cur < len(idx) and idx[cur] == frame else None
 
     # ------------------------------------------------------------------ results
     def tracks(self) -> list:
-        """The `motion.Track`s of the finished outputs; without estimation, `associate.RawTrack`s."""
+        """The `motion.Track`s of the finished outputs, ids in the order their first stretch got its
+        side; without estimation, `associate.RawTrack`s in that order."""
         from ..motion import Track
         from .associate import RawTrack
 
