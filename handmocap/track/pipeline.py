@@ -278,7 +278,8 @@ def _lagged_stages(options: TrackOptions, intr, cam_model: str, K, info, preview
     def consume(item) -> None:
         fd, image = item
         if image.shape[:2] != (Hp, Wp):
-            image = cv2.resize(image, (Wp, Hp), interpolation=cv2.INTER_AREA)
+            # bilinear: a fifth of INTER_AREA's time at 1440x1080 -> 960x720, good enough to look at
+            image = cv2.resize(image, (Wp, Hp), interpolation=cv2.INTER_LINEAR)
         images[fd.index] = np.ascontiguousarray(image) if image.flags.writeable else image.copy()
         tracker.feed(fd)
 
