@@ -29,7 +29,10 @@ import numpy as np
 from .associate import BRIDGED_WEIGHT, _add, _dedupe, _Live, _side_prob, _size_px
 from .filters import SMOOTH_BLOCK_FRAMES, FixedLagSmoother
 
-SIDE_WINDOW_FRAMES = 30  # a track's side and shape come from its first 30 frames (1 s at 30 fps)
+# a track's side and shape come from its first 30 frames (1 s at 30 fps). Rendered clips, mean
+# CS-MJE: 27.84 mm with 15 frames, 27.97 with 30, 27.87 with whole tracks (PA-MPJPE 7.08 each):
+# within noise; 30 gives the side vote more frames.
+SIDE_WINDOW_FRAMES = 30
 PIECE_FRAMES = SMOOTH_BLOCK_FRAMES  # frames per network call; SIDE_WINDOW_FRAMES is a multiple
 
 
