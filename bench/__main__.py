@@ -78,8 +78,10 @@ def speed_section(repeats: int, quick: bool) -> tuple[str, dict, list[dict]]:
             "Detector alone: `MediaPipeHandDetector` as the pipeline configures it (--hands both) on "
             "frames decoded beforehand; bare MediaPipe: a plain Tasks loop on the same frames and model "
             "files, asked for the number of visible hands. Pipeline: `process_input` with the default "
-            "exports (motion file + GLB + preview)." + ("" if quick else " Clips looped to 10-12 s."), "",
-            table(entries), "", "### Where the time goes"]
+            "exports (motion file + GLB + preview), its stages after detection streamed a bounded lag "
+            "behind the detector (`handmocap.track.stream`)." + ("" if quick else " Clips looped to 10-12 s."),
+            "", table(entries), "", "### Where the time goes",
+            "", "Each stage alone, one after another (the offline functions; the pipeline overlaps them)."]
     return "\n".join(head + lines), last, entries
 
 

@@ -139,6 +139,71 @@ def preview_size(width: int, height: int, max_height: int | None = PREVIEW_MAX_H
     return max(2, int(round(width * max_height / height / 2)) * 2), int(max_height)
 
 
+def preview_camera(K: np.ndarray, width: int, height: int, max_height: int | None = PREVIEW_MAX_HEIGHT):
+    """The preview's geometry for a width x height video with intrinsics K (3, 3).
+
+    Returns (Wp, Hp, K_preview (3, 3), scale (2,), shift (2,)): a keypoint u (px) lands at
+    u * scale + shift on the preview (pixel centres scale about the image corner:
+    u' = s (u + 0.5) - 0.5)."""
+    Wp, Hp = preview_size(width, height, max_height)
+    sx, sy = Wp / width, Hp / height
+    Kp = np.diag([sx, sy, 1.0]) @ K
+    Kp[0, 2], Kp[1, 2] = sx * (K[0, 2] + 0.5) - 0.5, sy * (K[1, 2] + 0.5) - 0.5
+    return Wp, Hp, Kp, np.array([sx, sy]), np.array([sx, sy]) * 0.5 - 0.5
+
+
+class PreviewWriter:
+    """Draws hands onto preview-sized frames and encodes them (ffmpeg, own process, fed by a
+    writer thread), into a hidden file that `finish` moves to `path` (atomic).
+
+    K: (3, 3) intrinsics of the preview-sized image (`preview_camera`).
+    """
+
+    def __init__(self, path: str | Path, width: int, height: int, fps: float, K: np.ndarray,
+                 hand_model: str | None = None):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(f".{self.path.name}.partial.mp4")
+        self.size, self.K, self.hand_model = (int(width), int(height)), K, hand_model
+        self._faces: dict = {}
+        self._proc = _encoder(self.tmp, width, height, fps)
+        self._writer = _PipeWriter(self._proc.stdin, self.path)
+
+    def faces(self, side: str) -> np.ndarray:
+        if side not in self._faces:
+            self._faces[side] = HandModel(self.hand_model, side=side).faces.numpy()
+        return self._faces[side]
+
+    def write(self, image: np.ndarray, hands) -> None:
+        """Draw `hands` on `image` ((Hp, Wp, 3) uint8 RGB, drawn on in place) and queue it.
+
+        hands: [(track_id, side, detected, keypoints_px (21, 2) on the preview, vertices_cam
+        (V, 3) or None)]."""
+        for track_id, side, detected, keypoints, verts in hands:
+            label = f"{side} #{track_id}" + ("" if detected else " (bridged)")
+            draw_hand(image, verts, self.faces(side), self.K, keypoints if detected else None, label)
+        self._writer.write(image)
+
+    def finish(self) -> Path:
+        """Wait for the encoder and move the file into place."""
+        self._writer.finish()
+        err = self._proc.stderr.read().decode(errors="replace").strip()
+        if self._proc.wait() != 0 or self._writer.error is not None:
+            detail = err.splitlines()[-1] if err else (str(self._writer.error) if self._writer.error else "unknown error")
+            raise InputError(self.path, f"ffmpeg could not encode the preview: {detail}")
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def close(self) -> None:
+        """End the encoder and remove the partial file unless `finish` ran (idempotent)."""
+        if self._proc.poll() is None:  # an error or interrupt: the encoder goes first, so no write blocks
+            self._proc.kill()
+            self._proc.wait()
+        self._writer.abort()
+        if self.tmp.exists():
+            self.tmp.unlink()
+
+
 def export_preview(motion: Motion, video: str | Path, path: str | Path, hand_model: str | None = None,
                    info=None, max_height: int | None = PREVIEW_MAX_HEIGHT) -> Path:
     """Write the preview MP4 of `motion` over its source `video` atomically; returns `path`.
@@ -149,29 +214,19 @@ def export_preview(motion: Motion, video: str | Path, path: str | Path, hand_mod
     """
     from ..video import open_frames, prefetch, probe_once
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial.mp4")
     info = info or probe_once(video, stream=motion.extra.get("video_stream"))
     W, H = motion.image_size
     if (info.width, info.height) != (W, H):
         raise InputError(video, f"frame size {info.width}x{info.height} differs from the motion's {W}x{H}")
-    Wp, Hp = preview_size(W, H, max_height)
-    sx, sy = Wp / W, Hp / H
-    # pixel centres scale about the image corner: u' = s (u + 0.5) - 0.5
-    K = np.diag([sx, sy, 1.0]) @ motion.camera.matrix
-    K[0, 2], K[1, 2] = sx * (motion.camera.matrix[0, 2] + 0.5) - 0.5, sy * (motion.camera.matrix[1, 2] + 0.5) - 0.5
-    scale, shift = np.array([sx, sy]), np.array([sx, sy]) * 0.5 - 0.5
+    Wp, Hp, K, scale, shift = preview_camera(motion.camera.matrix, W, H, max_height)
     per_frame = iter_camera_space_vertices(motion, hand_model)  # lazily, in step with the video
-    faces = {s: HandModel(hand_model, side=s).faces.numpy() for s in {t.side for t in motion.tracks}}
     kp = {}
     for t in motion.tracks:
         for i, f in enumerate(t.frame_index):
             kp[(t.track_id, int(f))] = (t.keypoints_px[i] * scale + shift, t.side, bool(t.detected[i]))
     # decoded (and scaled) a few frames ahead in a thread
     frames = prefetch(open_frames(video, info=info, size=(Wp, Hp)))
-    proc = _encoder(tmp, Wp, Hp, motion.fps)
-    writer = _PipeWriter(proc.stdin, path)
+    writer = PreviewWriter(path, Wp, Hp, motion.fps, K, hand_model)
     try:
         drawn, hands = -1, {}
         for frame in frames:
@@ -183,26 +238,12 @@ def export_preview(motion: Motion, video: str | Path, path: str | Path, hand_mod
                 raise InputError(video, f"frame size {image.shape[1]}x{image.shape[0]} differs from the motion's {W}x{H}")
             while frame.index > drawn:  # frames the decoder skipped still consume their meshes
                 hands, drawn = next(per_frame), drawn + 1
-            for track_id, verts in hands.items():
-                keypoints, side, detected = kp[(track_id, frame.index)]
-                label = f"{side} #{track_id}" + ("" if detected else " (bridged)")
-                draw_hand(image, verts, faces[side], K, keypoints if detected else None, label)
-            writer.write(image)
-        writer.finish()
-        err = proc.stderr.read().decode(errors="replace").strip()
-        if proc.wait() != 0 or writer.error is not None:
-            detail = err.splitlines()[-1] if err else (str(writer.error) if writer.error else "unknown error")
-            raise InputError(path, f"ffmpeg could not encode the preview: {detail}")
-        os.replace(tmp, path)
+            writer.write(image, [(track_id, *kp[(track_id, frame.index)][1:], kp[(track_id, frame.index)][0], verts)
+                                 for track_id, verts in hands.items()])
+        return writer.finish()
     finally:
         frames.close()
-        if proc.poll() is None:  # an error or interrupt: the encoder goes first, so no write blocks
-            proc.kill()
-            proc.wait()
-        writer.abort()
-        if tmp.exists():
-            tmp.unlink()
-    return path
+        writer.close()
 
 
 class _PipeWriter:

@@ -100,18 +100,28 @@ def predict_right(model, decoder, D, px, rel, sc, K, batch_size: int, hand_lengt
         beta = ((fw[:, None] * beta).sum(0) / fw.sum())[None].expand(T, -1).clone()
     if hand_length_m is not None:
         beta[:, 0] = decoder.layer.beta0_for_length(beta[0, 1:].to(decoder.J_template.dtype), float(hand_length_m))
-    res = {k: [] for k in ("rot", "kp", "lm", "t_v", "valid", "w", "R")}
-    for sl, ci, out in chunks:
-        kp = decoder(out["rotations"], beta[sl])
-        lm = D @ kp
-        w = torch.sigmoid(out["weight_logits"])
-        t_v, _, _, valid = translate(mode, lm, w, out, ci)
-        for k, v in zip(res, (out["rotations"], kp, lm, t_v, valid, w, ci.R)):
-            res[k].append(v)
-    rot, kp, lm, t_v, valid, w, R = (torch.cat(res[k]) for k in res)
-    if bool((~valid).any()) and bool(valid.any()):  # e.g. no usable keypoint: nearest valid frame
+    parts = [_decode(model, decoder, D, ci, out, beta[sl], mode) for sl, ci, out in chunks]
+    res = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+    return _to_camera(res, decoder, beta, fill_invalid=True)
+
+
+def _decode(model, decoder, D, ci, out, beta, mode: str) -> dict:
+    """The network's output `out` for the canonical input `ci` (n frames) with shapes beta (n, S),
+    in the virtual camera: rot, kp, lm (n, J, 3), t_v (n, 3), valid (n,), w (n, J), R (n, 3, 3)."""
+    kp = decoder(out["rotations"], beta)
+    lm = D @ kp
+    w = torch.sigmoid(out["weight_logits"])
+    t_v, _, _, valid = translate(mode, lm, w, out, ci)
+    return {"rot": out["rotations"], "kp": kp, "lm": lm, "t_v": t_v, "valid": valid, "w": w, "R": ci.R}
+
+
+def _to_camera(res: dict, decoder, beta, fill_invalid: bool = True) -> dict:
+    """`_decode`'s virtual-camera results (T frames) in the real camera, HandModel convention."""
+    rot, kp, lm, t_v, valid, w, R = (res[k] for k in ("rot", "kp", "lm", "t_v", "valid", "w", "R"))
+    T = kp.shape[0]
+    if fill_invalid and bool((~valid).any()) and bool(valid.any()):  # e.g. no usable keypoint: nearest valid frame
         good = torch.nonzero(valid)[:, 0]
-        nearest = good[(torch.arange(T, device=px.device)[:, None] - good[None]).abs().argmin(1)]
+        nearest = good[(torch.arange(T, device=kp.device)[:, None] - good[None]).abs().argmin(1)]
         t_v = torch.where(valid[:, None], t_v, t_v[nearest])
     Rt = R.transpose(-1, -2)
     kp_cam = (kp + t_v[:, None]) @ R
@@ -179,16 +189,29 @@ def _estimate_track(keypoints_px, keypoints_rel, scores, K, side: str, hand_mode
     decoder = KeypointDecoder(right).to(device)
     D = torch.tensor(detector_matrix(model.config.definition), dtype=torch.float32, device=device)
 
+    px_obs, rel_obs, w_in, px_in, rel_in = _prepared(px, rel, sc, side, camera_K)
+    p = predict_right(model, decoder, D, px_in, rel_in, w_in, camera_K, batch_size, hand_length_m)
+    return _result(p, side, px_obs, rel_obs, w_in, camera_K, camera, hand_model, refine, refine_options)
+
+
+def _prepared(px, rel, sc, side: str, camera_K):
+    """Inputs cleaned (non-finite keypoints weigh 0) and, for left hands, mirrored into right ones.
+    Returns px_obs (T, J, 2), rel_obs (T, J, 3) as seen; w_in (T, J); px_in, rel_in: the model's input."""
     finite = torch.isfinite(px).all(-1) & torch.isfinite(rel).all(-1) & torch.isfinite(sc)
     w_in = torch.where(finite, sc.clamp(0, 1), torch.zeros_like(sc))
     px_obs = torch.where(finite[..., None], px, torch.zeros_like(px))  # as seen, for the residuals
-    px_in = px_obs
-    rel_in = torch.where(finite[..., None], rel, torch.zeros_like(rel))
+    rel_obs = torch.where(finite[..., None], rel, torch.zeros_like(rel))
+    px_in, rel_in = px_obs, rel_obs
     if side == "left":  # mirror about the principal point: the rays' x flips, K unchanged
         cx = camera_K[0, 2]
         px_in = torch.stack([2 * cx - px_in[..., 0], px_in[..., 1]], -1)
         rel_in = mirror_points(rel_in)
-    p = predict_right(model, decoder, D, px_in, rel_in, w_in, camera_K, batch_size, hand_length_m)
+    return px_obs, rel_obs, w_in, px_in, rel_in
+
+
+def _result(p: dict, side: str, px_obs, rel_obs, w_in, camera_K, camera: str, hand_model, refine: bool,
+            refine_options) -> FitResult:
+    """`predict_right`'s output back on the track's side (and refined), as a `FitResult`."""
     if side == "left":
         p["global_orient"] = mirror_axis_angle(p["global_orient"])
         p["hand_pose"] = mirror_axis_angle(p["hand_pose"])
@@ -196,7 +219,6 @@ def _estimate_track(keypoints_px, keypoints_rel, scores, K, side: str, hand_mode
             p[k] = mirror_points(p[k])
 
     if refine:
-        rel_obs = torch.where(finite[..., None], rel, torch.zeros_like(rel))
         return _refine(px_obs, rel_obs, w_in, camera_K, hand_model, {k: p[k] for k in ("global_orient", "hand_pose")} |
                        {"betas": p["betas"][0]}, camera, refine_options)
 
@@ -212,4 +234,75 @@ def _estimate_track(keypoints_px, keypoints_rel, scores, K, side: str, hand_mode
                      reprojection_px=f32(reproj), camera=camera)
 
 
-__all__ = ["estimate_track", "predict_right"]
+class TrackEstimator:
+    """`estimate_track` for a track that arrives a piece at a time (the streamed tracker).
+
+    The network runs on each piece as it comes (`network`); the track's shape is the
+    score-weighted mean of the betas of its first frames, as many as the caller gives
+    (`fix_shape`); every piece is then finished with that shape (`finish`). The result of a
+    piece depends on its own frames and the shape only (an invalid DGP translation takes the
+    nearest valid one within the piece).
+
+        est = TrackEstimator(K, "left", HandModel(side="left"))
+        pieces = [est.network(px, rel, sc) for px, rel, sc in first_pieces]
+        est.fix_shape(pieces)
+        fits = [est.finish(p) for p in pieces]      # FitResult per piece
+    """
+
+    def __init__(self, K, side: str, hand_model, *, hand_length_m: float | None = None,
+                 device: str | torch.device = "cpu", refine: bool = False, intrinsics=None,
+                 image_size: tuple[int, int] | None = None, weights_path=None, refine_options=None):
+        self.device = torch.device(device)
+        Kt = None if K is None else as_track_tensor("K", K, torch.float32, self.device)
+        check_track_inputs(torch.zeros(1, 21, 2), torch.zeros(1, 21, 3), torch.ones(1, 21), Kt, side, hand_model,
+                           hand_length_m, caller="TrackEstimator")
+        self.camera_K, self.camera = _camera(Kt, intrinsics, image_size, self.device)
+        path = str(default_weights_path() if weights_path is None else weights_path)
+        self.model = _cached_model(path, str(self.device))
+        self.decoder = KeypointDecoder(_right_model(hand_model)).to(self.device)
+        self.D = torch.tensor(detector_matrix(self.model.config.definition), dtype=torch.float32, device=self.device)
+        self.side, self.hand_model, self.hand_length_m = side, hand_model, hand_length_m
+        self.refine, self.refine_options = refine, refine_options
+        self.betas = None  # (S,) once fixed
+
+    @torch.no_grad()
+    def network(self, keypoints_px, keypoints_rel, scores) -> dict:
+        """Run the network on n frames: px (n, 21, 2) pixels, rel (n, 21, 3) metres, scores (n, 21)
+        or (n,). Returns the piece (inputs and network output) for `fix_shape` and `finish`."""
+        with _one_cpu_thread(self.device):
+            px, rel, sc = (as_track_tensor(n, x, torch.float32, self.device) for n, x in
+                           (("keypoints_px", keypoints_px), ("keypoints_rel", keypoints_rel), ("scores", scores)))
+            sc = sc[:, None].expand(px.shape[:2]) if sc.dim() == 1 else sc
+            px_obs, rel_obs, w_in, px_in, rel_in = _prepared(px, rel, sc, self.side, self.camera_K)
+            ci = canonical_input(px_in, rel_in, w_in, self.camera_K, self.model.config.rectify)
+            return {"obs": (px_obs, rel_obs, w_in), "ci": ci, "out": self.model(ci.features)}
+
+    def fix_shape(self, pieces: list) -> None:
+        """The track's shape from these pieces' frames (score-weighted mean of their betas, as
+        `predict_right`), or the known hand length's."""
+        beta = torch.cat([p["out"]["betas"] for p in pieces])
+        fw = torch.cat([p["ci"].weights for p in pieces]).mean(-1) + 1e-6
+        beta = ((fw[:, None] * beta).sum(0) / fw.sum())
+        if self.hand_length_m is not None:
+            beta = beta.clone()
+            beta[0] = self.decoder.layer.beta0_for_length(beta[1:].to(self.decoder.J_template.dtype),
+                                                         float(self.hand_length_m))
+        self.betas = beta
+
+    def finish(self, piece: dict) -> FitResult:
+        """The piece's `FitResult` with the fixed shape (betas (S,))."""
+        if self.betas is None:
+            raise InputError(None, "TrackEstimator.finish: fix_shape first")
+        with _one_cpu_thread(self.device):
+            n = piece["ci"].features.shape[0]
+            beta = self.betas[None].expand(n, -1).clone()
+            with torch.no_grad():  # not around the refinement: it optimises
+                res = _decode(self.model, self.decoder, self.D, piece["ci"], piece["out"], beta,
+                              self.model.config.translation)
+                p = _to_camera(res, self.decoder, beta)
+            px_obs, rel_obs, w_in = piece["obs"]
+            return _result(p, self.side, px_obs, rel_obs, w_in, self.camera_K, self.camera, self.hand_model,
+                           self.refine, self.refine_options)
+
+
+__all__ = ["TrackEstimator", "estimate_track", "predict_right"]

@@ -52,6 +52,9 @@ class TrackOptions:
         where no hand is found, further views), and a classifier over every view's label
         decides each hand's side (`track.stills.still_hands`); False: one plain look, the
         detector's label.
+    overlap: run the stages after detection (tracks, estimation, smoothing, the streamed
+        preview) in a second thread, a bounded number of frames behind the detector
+        (`track.stream`). Changes speed only, never results.
     """
 
     intrinsics: object = None
@@ -69,6 +72,7 @@ class TrackOptions:
     camera_files: bool = True
     read_ahead: int = 4  # frames decoded ahead of the detector in a thread (0: decode in line)
     still_views: bool = True
+    overlap: bool = True  # the lagged stages in a second thread while the detector runs
 
 
 @dataclass
@@ -136,7 +140,7 @@ def _estimator(options: TrackOptions):
 
 
 def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detector=None,
-                progress: Callable[[int, int], None] | None = None) -> Motion:
+                progress: Callable[[int, int], None] | None = None, preview_to: Path | None = None) -> Motion:
     """Track every hand of one video, image folder or image.
 
     Args:
@@ -144,6 +148,9 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
         options: see `TrackOptions`.
         detector: a `HandDetector`; a MediaPipe one is made (and closed) when None.
         progress: called as progress(frames_done, frames_total) while decoding.
+        preview_to: write the preview MP4 here while tracking, from the frames the detector
+            saw (no second decode), when the input allows it (a video, stride 1, the model
+            estimator); the file exists afterwards only then (`export.preview`).
 
     Returns:
         The `Motion` (not yet written).
@@ -153,9 +160,9 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
     from ..camera.source import resolve_camera as camera_for
     from ..detect.mediapipe_hands import MediaPipeHandDetector
     from ..hand import HandModel
-    from ..track.associate import associate_tracks
-    from ..track.handedness import relabel_tracks
+    from ..solve.fitting import _cpu_threads
     from ..video import IMAGE_EXTENSIONS, open_frames, prefetch, probe_once
+    from .stream import FeedThread
 
     path = Path(path)
     if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
@@ -169,30 +176,126 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
         return track_still(path, options, detector, info=info)
     cam = camera_for(options.intrinsics, info.width, info.height, path, per_file=options.camera_files)
     intr, cam_model, cam_source = cam.intrinsics, cam.model, cam.source
+    K = intr.K(dtype=torch.float64).numpy()
+    streamed = preview_to is not None and options.stride == 1 and options.estimator == "model"
+    tracker, preview, drawer, consume = _lagged_stages(options, intr, cam_model, K, info, preview_to if streamed else None)
     own_detector = detector is None
     # one hand asked for: max_hands=1 halves detector time (palm detection stops rerunning)
     detector = detector or MediaPipeHandDetector(max_hands=2 if options.hands == "both" else 1)
-    detections = []
     frames = open_frames(path, max_frames=options.max_frames, stride=options.stride, info=info)
     if options.read_ahead:
         frames = prefetch(frames, options.read_ahead)  # decoded on the other core while detecting
+    feed = FeedThread(consume) if options.overlap else None
+    # the lagged stages run many small torch ops: one intra-op thread is ~20x faster than two
+    # beside the detector on 2 cores, and in line and overlapped then compute alike
+    threads = _cpu_threads(torch.device(options.device))
+    threads.__enter__()
     try:
+        done = 0
         for frame in frames:
-            detections.append(detector.detect(frame))
+            item = (detector.detect(frame), frame.image if preview is not None else None)
+            feed.put(item) if feed is not None else consume(item)
+            done += 1
             if progress:
-                progress(len(detections), info.num_frames)
+                progress(done, info.num_frames)
+        if feed is not None:
+            feed.finish()
+        if not tracker.fed:
+            raise InputError(path, "no frames could be decoded")
+        tracks = tracker.finish()
+        if options.estimator != "model":
+            tracks = _estimate_whole(tracks, options, intr, cam_model, K)
+        if drawer is not None:
+            drawer.finish()
+        if preview is not None:
+            preview.finish()
+    except BaseException:
+        for thread in (feed, drawer):
+            if thread is not None:
+                thread.abort()
+        raise
     finally:
+        threads.__exit__(None, None, None)
         frames.close()  # ends the decoder (thread and process) also on errors and Ctrl-C
         if own_detector:
             detector.close()
-    if not detections:
-        raise InputError(path, "no frames could be decoded")
-    raw_tracks = associate_tracks(detections)
-    raw_tracks = relabel_tracks(raw_tracks, intr.K(dtype=torch.float64).numpy())  # label vs 3D evidence
-    if options.hands != "both":
-        raw_tracks = [t for t in raw_tracks if t.side == options.hands]
+        if preview is not None:
+            preview.close()
+    camera = CameraInfo(model=cam_model, K=tuple(map(tuple, K.tolist())), source=cam_source,
+                        image_size=(info.width, info.height))
+    return Motion(source=str(path), fps=float(info.fps), num_frames=tracker.fed,
+                  image_size=(info.width, info.height), camera=camera,
+                  hand_model_id=HandModel(options.hand_model).model_id, tracks=tracks,
+                  estimator=options.estimator + ("+refine" if options.refine else ""),
+                  extra={"hands_found": tracker.with_hand / tracker.fed, "stride": options.stride,
+                         "rotation_deg": info.rotation_deg, "video_stream": info.stream_index,
+                         "video_streams": info.video_streams,
+                         "hand_length_m": options.hand_length_m, "camera_detail": cam.detail})
+
+
+def _lagged_stages(options: TrackOptions, intr, cam_model: str, K, info, preview_to: Path | None):
+    """The `stream.LaggedTracker` for one input, the streamed preview and the thread that draws
+    it (or None), and the function that takes (FrameDetections, image or None) items in frame order."""
+    from ..hand import HandModel
+    from .stream import FeedThread, LaggedTracker
+
+    hands = {}
+
+    def hand(side: str):
+        if side not in hands:
+            hands[side] = HandModel(options.hand_model, side=side)
+        return hands[side]
+
+    new_estimator = None
+    if options.estimator == "model":
+        from ..nn.estimator import TrackEstimator
+
+        def new_estimator(side: str):
+            return TrackEstimator(K if cam_model == "perspective" else None, side, hand(side),
+                                  hand_length_m=options.hand_length_m, device=options.device, refine=options.refine,
+                                  intrinsics=intr), hand(side)
+    elif options.estimator != "fitting":
+        raise InputError(None, f"unknown estimator {options.estimator!r} (use 'fitting' or 'model')")
+    smoothing = options.smoothing if options.estimator == "model" else None
+    if preview_to is None:
+        tracker = LaggedTracker(K, new_estimator, hands=options.hands, smoothing=smoothing)
+        return tracker, None, None, lambda item: tracker.feed(item[0])
+    import cv2
+
+    from ..export.preview import PreviewWriter, preview_camera
+
+    Wp, Hp, Kp, scale, shift = preview_camera(K, info.width, info.height)
+    preview = PreviewWriter(preview_to, Wp, Hp, float(info.fps), Kp, options.hand_model)
+    images = {}  # frame index -> preview-sized image, until the frame is final (bounded by the lag)
+
+    # drawing in a third thread: while the detector runs, the two share a core with the
+    # tracker; once it is done, the last frames are tracked and drawn on both cores
+    drawer = FeedThread(lambda item: preview.write(*item), depth=16, name="handmocap-preview-draw") \
+        if options.overlap else None
+
+    def draw(index: int, frame_hands) -> None:
+        item = (images.pop(index), [(h.track_id, h.side, h.detected, h.keypoints_px * scale + shift, h.vertices_cam)
+                                    for h in frame_hands])
+        drawer.put(item) if drawer is not None else preview.write(*item)
+
+    tracker = LaggedTracker(K, new_estimator, hands=options.hands, smoothing=smoothing, on_frame=draw, vertices=hand)
+
+    def consume(item) -> None:
+        fd, image = item
+        if image.shape[:2] != (Hp, Wp):
+            # bilinear: a fifth of INTER_AREA's time at 1440x1080 -> 960x720, good enough to look at
+            image = cv2.resize(image, (Wp, Hp), interpolation=cv2.INTER_LINEAR)
+        images[fd.index] = np.ascontiguousarray(image) if image.flags.writeable else image.copy()
+        tracker.feed(fd)
+
+    return tracker, preview, drawer, consume
+
+
+def _estimate_whole(raw_tracks, options: TrackOptions, intr, cam_model: str, K) -> list:
+    """The fitting estimator on whole tracks (it fits a track's shape over all its frames)."""
+    from ..hand import HandModel
+
     estimate = _estimator(options)
-    K = intr.K(dtype=torch.float64).numpy()
     tracks = []
     for k, raw in enumerate(raw_tracks):
         hand = HandModel(options.hand_model, side=raw.side)
@@ -206,17 +309,7 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
             keypoints_px=raw.keypoints_px, keypoints_cam=fit.keypoints_cam, keypoints_rel=raw.keypoints_rel,
             confidence=fit.confidence, score=raw.score, detected=raw.detected,
             reprojection_px=fit.reprojection_px))
-    camera = CameraInfo(model=cam_model, K=tuple(map(tuple, K.tolist())), source=cam_source,
-                        image_size=(info.width, info.height))
-    hands_found = float(np.mean([len(d.hands) > 0 for d in detections]))
-    return Motion(source=str(path), fps=float(info.fps), num_frames=len(detections),
-                  image_size=(info.width, info.height), camera=camera,
-                  hand_model_id=HandModel(options.hand_model).model_id, tracks=tracks,
-                  estimator=options.estimator + ("+refine" if options.refine else ""),
-                  extra={"hands_found": hands_found, "stride": options.stride,
-                         "rotation_deg": info.rotation_deg, "video_stream": info.stream_index,
-                         "video_streams": info.video_streams,
-                         "hand_length_m": options.hand_length_m, "camera_detail": cam.detail})
+    return tracks
 
 
 def _smooth(fit, timestamps, opts: FilterOptions, hand, K):
@@ -268,9 +361,14 @@ def process_input(path: Path, out_dir: Path, options: TrackOptions, exports: Ite
                            seconds=time.perf_counter() - t0)
 
     try:
-        motion = track_input(path, options, detector=detector, progress=progress)
+        exports = list(exports)
         staging = begin_outputs(stem)
-        outputs = export_motion(motion, list(exports), staging, stem.name, video=path)
+        preview = staging / f"{stem.name}.preview.mp4"
+        motion = track_input(path, options, detector=detector, progress=progress,
+                             preview_to=preview if "preview" in exports else None)
+        streamed = ["preview"] if preview.exists() else []  # drawn while tracking
+        outputs = export_motion(motion, [f for f in exports if f not in streamed], staging, stem.name, video=path)
+        outputs.update({f: [preview] for f in streamed})
         # the motion file is written (and moved into place) last: it marks the input done
         final_stem = stem if final_dir is None else output_stem(final_dir, path, root)
         outputs["motion"] = [save_motion(motion, staging / stem.name, final_path=final_stem)]
