@@ -114,12 +114,12 @@ def _side_costs(keypoints_px, keypoints_rel, scores, K):
     return costs[0], costs[1]
 
 
-def label_logits(labels, label_scores) -> np.ndarray:
-    """(T,) log-odds for "right" from the detector's labels and their probabilities (capped;
-    0 where there is no label)."""
+def label_logits(labels, label_scores, cap: float = MAX_LABEL_LOGIT) -> np.ndarray:
+    """(T,) log-odds for "right" from the detector's labels and their probabilities (at most
+    `cap`, and probabilities clipped to [0.5, 0.999]; 0 where there is no label)."""
     labels = np.asarray(labels).astype(str)
     p = np.clip(np.asarray(label_scores, dtype=np.float64), 0.5, 0.999)
-    logit = np.minimum(np.log(p / (1 - p)), MAX_LABEL_LOGIT)
+    logit = np.minimum(np.log(p / (1 - p)), cap)
     sign = np.where(labels == "right", 1.0, np.where(labels == "left", -1.0, 0.0))
     return sign * logit
 

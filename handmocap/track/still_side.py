@@ -31,10 +31,11 @@ HIDDEN = 16
 
 
 def label_logit(handedness: str, handedness_score: float) -> float:
-    """MediaPipe's label as log-odds for "right": +logit(p) for "right", -logit(p) for "left"."""
-    p = float(np.clip(handedness_score, 0.5, 0.999))
-    sign = {"right": 1.0, "left": -1.0}.get(handedness, 0.0)
-    return sign * min(float(np.log(p / (1 - p))), MAX_LABEL_LOGIT)
+    """MediaPipe's label as log-odds for "right": +logit(p) for "right", -logit(p) for "left"
+    (the tracks' `handedness.label_logits` with a looser cap: here a classifier weighs it)."""
+    from .handedness import label_logits
+
+    return float(label_logits([handedness], [handedness_score], cap=MAX_LABEL_LOGIT)[0])
 
 
 def chirality(keypoints_rel: np.ndarray) -> tuple[float, float]:
