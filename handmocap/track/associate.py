@@ -125,8 +125,6 @@ def associate_tracks(detections: Sequence, *, max_gap: int = 8, side_weight: flo
     Returns:
         Tracks ordered right first, then by first frame.
     """
-    from scipy.optimize import linear_sum_assignment
-
     if max_gap < 0 or side_weight < 0 or max_cost <= 0:
         raise InputError(None, "associate_tracks: need max_gap >= 0, side_weight >= 0, max_cost > 0")
     live: list[_Live] = []
@@ -142,20 +140,10 @@ def associate_tracks(detections: Sequence, *, max_gap: int = 8, side_weight: flo
         hands = _dedupe(list(fd.hands), duplicate_overlap)
         if not hands:
             continue
-        cost = np.zeros((len(live), len(hands)))
-        for i, tr in enumerate(live):
-            pred = tr.predict(fd.index)
-            for j, h in enumerate(hands):
-                kp = np.asarray(h.keypoints_px, dtype=np.float64)
-                dist = np.linalg.norm(kp - pred, axis=-1).mean() / _size_px(pred)
-                cost[i, j] = dist + side_weight * _side_prob(h, tr.side)
         matched = set()
-        if live:
-            rows, cols = linear_sum_assignment(cost)
-            for i, j in zip(rows, cols):
-                if cost[i, j] <= max_cost:
-                    _add(live[i], fd, hands[j])
-                    matched.add(j)
+        for i, j in match_hands(live, hands, fd.index, side_weight, max_cost):
+            _add(live[i], fd, hands[j])
+            matched.add(j)
         for j, h in enumerate(hands):
             if j not in matched:
                 tr = _Live()
@@ -167,6 +155,24 @@ def associate_tracks(detections: Sequence, *, max_gap: int = 8, side_weight: flo
         done = _join(done)
     tracks = [_to_arrays(t, max_gap) for t in done]
     return sorted(tracks, key=lambda t: (t.side != "right", int(t.frame_index[0])))
+
+
+def match_hands(live: list, hands: list, frame_index: int, side_weight: float, max_cost: float) -> list:
+    """(track, hand) index pairs of one frame's optimal assignment: the cost is the mean 2D
+    keypoint distance to each live track's predicted keypoints, in hand sizes, plus
+    side_weight for a handedness mismatch; pairs costing more than max_cost stay unmatched."""
+    from scipy.optimize import linear_sum_assignment
+
+    if not live or not hands:
+        return []
+    cost = np.zeros((len(live), len(hands)))
+    for i, tr in enumerate(live):
+        pred = tr.predict(frame_index)
+        for j, h in enumerate(hands):
+            kp = np.asarray(h.keypoints_px, dtype=np.float64)
+            dist = np.linalg.norm(kp - pred, axis=-1).mean() / _size_px(pred)
+            cost[i, j] = dist + side_weight * _side_prob(h, tr.side)
+    return [(int(i), int(j)) for i, j in zip(*linear_sum_assignment(cost)) if cost[i, j] <= max_cost]
 
 
 def _add(tr: _Live, fd, h) -> None:
@@ -228,4 +234,4 @@ def _to_arrays(tr: _Live, max_gap: int) -> RawTrack:
                     detected=detected, handedness=np.array(lab))
 
 
-__all__ = ["BRIDGED_WEIGHT", "RawTrack", "associate_tracks", "drop_duplicate_hands"]
+__all__ = ["BRIDGED_WEIGHT", "RawTrack", "associate_tracks", "drop_duplicate_hands", "match_hands"]

@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from .associate import BRIDGED_WEIGHT, _add, _dedupe, _Live, _side_prob, _size_px
+from .associate import BRIDGED_WEIGHT, _add, _dedupe, _Live, match_hands
 from .filters import SMOOTH_BLOCK_FRAMES, FixedLagSmoother
 
 # a track's side and shape come from its first 30 frames (1 s at 30 fps). Rendered clips, mean
@@ -165,8 +165,6 @@ class LaggedTracker:
             ch.dropped = ch.detections < self.min_detections
 
     def _associate(self, fd) -> None:
-        from scipy.optimize import linear_sum_assignment
-
         for ch in self._live():
             if fd.index - ch.live.frames[-1][0] > self.max_gap + 1:
                 self._end(ch)
@@ -175,18 +173,9 @@ class LaggedTracker:
         if not hands:
             return
         matched = set()
-        if live:
-            cost = np.zeros((len(live), len(hands)))
-            for i, ch in enumerate(live):
-                pred = ch.live.predict(fd.index)
-                for j, h in enumerate(hands):
-                    kp = np.asarray(h.keypoints_px, dtype=np.float64)
-                    dist = np.linalg.norm(kp - pred, axis=-1).mean() / _size_px(pred)
-                    cost[i, j] = dist + self.side_weight * _side_prob(h, ch.live.side)
-            for i, j in zip(*linear_sum_assignment(cost)):
-                if cost[i, j] <= self.max_cost:
-                    self._append(live[i], fd, hands[j])
-                    matched.add(j)
+        for i, j in match_hands([ch.live for ch in live], hands, fd.index, self.side_weight, self.max_cost):
+            self._append(live[i], fd, hands[j])
+            matched.add(j)
         for j, h in enumerate(hands):
             if j not in matched:
                 ch = _Chain(_Live())
