@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -162,7 +163,7 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
     from ..hand import HandModel
     from ..solve.fitting import _cpu_threads
     from ..video import IMAGE_EXTENSIONS, open_frames, prefetch, probe_once
-    from .stream import FeedThread
+    from .stream import FeedThread, quick_gil_handoffs
 
     path = Path(path)
     if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
@@ -188,8 +189,10 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
     feed = FeedThread(consume) if options.overlap else None
     # the lagged stages run many small torch ops: one intra-op thread is ~20x faster than two
     # beside the detector on 2 cores, and in line and overlapped then compute alike
-    threads = _cpu_threads(torch.device(options.device))
-    threads.__enter__()
+    settings = ExitStack()
+    settings.enter_context(_cpu_threads(torch.device(options.device)))
+    if options.overlap:
+        settings.enter_context(quick_gil_handoffs())
     try:
         done = 0
         for frame in frames:
@@ -215,7 +218,7 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
                 thread.abort()
         raise
     finally:
-        threads.__exit__(None, None, None)
+        settings.close()
         frames.close()  # ends the decoder (thread and process) also on errors and Ctrl-C
         if own_detector:
             detector.close()
@@ -283,8 +286,8 @@ def _lagged_stages(options: TrackOptions, intr, cam_model: str, K, info, preview
     def consume(item) -> None:
         fd, image = item
         if image.shape[:2] != (Hp, Wp):
-            # bilinear: a fifth of INTER_AREA's time at 1440x1080 -> 960x720, good enough to look at
-            image = cv2.resize(image, (Wp, Hp), interpolation=cv2.INTER_LINEAR)
+            # a whole factor (`preview_size`): the box average is OpenCV's fast path
+            image = cv2.resize(image, (Wp, Hp), interpolation=cv2.INTER_AREA)
         images[fd.index] = np.ascontiguousarray(image) if image.flags.writeable else image.copy()
         tracker.feed(fd)
 

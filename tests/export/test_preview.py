@@ -49,23 +49,24 @@ def test_preview_of_a_hand_that_appears_late(tmp_path, make_motion):
     assert line_strength(6) > line_strength(7) + 60 and line_strength(8) > line_strength(7) + 60
 
 
-def test_tall_video_gets_a_preview_scaled_to_720_lines(tmp_path, make_motion):
-    """A 1280x960 video: the preview is 960x720 and the hand sits at the scaled keypoints."""
+def test_tall_video_gets_a_preview_scaled_by_a_whole_factor(tmp_path, make_motion):
+    """A 1280x960 video (over 720 lines): the preview is halved, 640x480, and the hand sits at
+    the scaled keypoints."""
     motion = make_motion(num_frames=4, sides=("right",), size=(1280, 960))
     W, H = motion.image_size
     src = tmp_path / "grey.mp4"
     subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"color=c=0x404040:s={W}x{H}:r={motion.fps}",
                     "-frames:v", "4", "-pix_fmt", "yuv420p", str(src)], check=True)
     path = export_preview(motion, src, tmp_path / "clip.preview.mp4")
-    frames = decode(path, 960, 720)
-    assert frames.shape == (4, 720, 960, 3)
+    frames = decode(path, 640, 480)
+    assert frames.shape == (4, 480, 640, 3)
     t = motion.tracks[0]
     for f in range(4):
-        x, y = np.round((t.keypoints_px[f, 9] + 0.5) * 0.75 - 0.5).astype(int)  # middle knuckle
+        x, y = np.round((t.keypoints_px[f, 9] + 0.5) * 0.5 - 0.5).astype(int)  # middle knuckle
         assert np.abs(frames[f, y - 1:y + 2, x - 1:x + 2] - GREY).max() > 30, f
         # well outside the scaled hand (its keypoints' box + margin) the source is unchanged
-        lo, hi = (t.keypoints_px[f] + 0.5) * 0.75 - 0.5 - 60, (t.keypoints_px[f] + 0.5) * 0.75 - 0.5 + 60
-        outside = np.ones((720, 960), bool)
+        lo, hi = (t.keypoints_px[f] + 0.5) * 0.5 - 0.5 - 40, (t.keypoints_px[f] + 0.5) * 0.5 - 0.5 + 40
+        outside = np.ones((480, 640), bool)
         outside[max(int(lo[:, 1].min()), 0):int(hi[:, 1].max()), max(int(lo[:, 0].min()), 0):int(hi[:, 0].max())] = False
         assert np.abs(frames[f][outside] - GREY).max() <= 6, f
     full = export_preview(motion, src, tmp_path / "full.preview.mp4", max_height=None)
