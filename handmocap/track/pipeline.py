@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import HandmocapError, InputError, OutputError
 from ..motion import CameraInfo, Motion, Track
+from .filters import DEPTH_CUTOFF_SCALE, DEPTH_SPEED_WEIGHT
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ class FilterOptions:
     min_cutoff: float = 1.0
     beta: float = 0.5
     d_cutoff: float = 1.0
+    depth_cutoff_scale: float = DEPTH_CUTOFF_SCALE  # the hand's distance: min_cutoff times this
+    depth_speed_weight: float = DEPTH_SPEED_WEIGHT  # how much the distance's own speed opens the filter
 
 
 @dataclass(frozen=True)
@@ -323,7 +326,8 @@ def _smooth(fit, timestamps, opts: FilterOptions, hand, K):
     from .filters import smooth_track
 
     return smooth_track(fit, timestamps, hand, K, min_cutoff=opts.min_cutoff, beta=opts.beta,
-                        d_cutoff=opts.d_cutoff)
+                        d_cutoff=opts.d_cutoff, depth_cutoff_scale=opts.depth_cutoff_scale,
+                        depth_speed_weight=opts.depth_speed_weight)
 
 
 def output_stem(out_dir: Path, path: Path, root: Path | None = None) -> Path:
