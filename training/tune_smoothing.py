@@ -1,9 +1,10 @@
-"""How the translation filter's depth constants (`track.filters.DEPTH_CUTOFF_SCALE`,
-`DEPTH_SPEED_WEIGHT`) were chosen: the people set's TRAIN clips (never the test split) and the
-project's own rendered clips, each tracked once (detections replayed) per setting.
+"""How the smoothing's depth and orientation constants (`track.filters.DEPTH_CUTOFF_SCALE`,
+`DEPTH_SPEED_WEIGHT`, `ORIENT_BETA_SCALE`) were chosen: the people set's TRAIN clips (never the
+test split) and the project's own rendered clips, each tracked once (detections replayed) per
+setting.
 
     python tools/render_eval_set.py clips --split train --out datasets/handeval/train  # committed
-    python -m training.tune_smoothing 1:1 0.3:0.25 0:0.25      # WEIGHT:SCALE per setting
+    python -m training.tune_smoothing 1:1:1 0.3:0.25:1 0.3:0.25:0.2   # WEIGHT:SCALE:ORIENT each
 
 Prints per setting the mean CS-MJE, PA-MPJPE and jitter (mm/frame^2, the GT's own beside it)
 of the people TRAIN clips and the own clips' CS-MJE and acceleration error.
@@ -31,8 +32,9 @@ def clips() -> list[tuple[str, Path, Path, Path]]:
     return out
 
 
-def score(settings: list[tuple[float, float]]) -> dict:
-    """{(weight, scale): [(label, CS-MJE, PA-MPJPE, jitter or acceleration error, GT jitter)]}."""
+def score(settings: list[tuple[float, float, float]]) -> dict:
+    """{(depth speed weight, depth cutoff scale, orientation beta scale): [(label, CS-MJE,
+    PA-MPJPE, jitter or acceleration error, GT jitter)]}."""
     from bench.accuracy import ReplayDetector, metrics, record
     from bench.eval_set import _clip_extras
     from handmocap.track.pipeline import FilterOptions, TrackOptions, track_input
@@ -40,23 +42,23 @@ def score(settings: list[tuple[float, float]]) -> dict:
     res: dict = {s: [] for s in settings}
     for label, video, calib, gt_path in clips():
         gt, dets = dict(np.load(gt_path)), record(video)
-        for weight, scale in settings:
-            smoothing = FilterOptions(depth_cutoff_scale=scale, depth_speed_weight=weight)
+        for weight, scale, orient in settings:
+            smoothing = FilterOptions(depth_cutoff_scale=scale, depth_speed_weight=weight, orient_beta_scale=orient)
             motion = track_input(video, TrackOptions(intrinsics=calib, smoothing=smoothing), detector=ReplayDetector(dets))
             m = metrics([t.keypoints_cam for t in motion.tracks], motion, gt, with_mesh=False)
             extra = _clip_extras(motion, gt) if "num_hands" in gt else {"jitter": m["accel_mm"], "jitter_gt": np.nan}
-            res[(weight, scale)].append((label, m["cs_mje_mm"], m["pa_mpjpe_mm"], extra["jitter"], extra["jitter_gt"]))
+            res[(weight, scale, orient)].append((label, m["cs_mje_mm"], m["pa_mpjpe_mm"], extra["jitter"], extra["jitter_gt"]))
     return res
 
 
 def main(argv: list[str]) -> None:
     os.environ.setdefault("GLOG_minloglevel", "2")
-    settings = [tuple(float(v) for v in a.split(":")) for a in (argv or ["1:1", "0.3:0.25", "0:0.25"])]
-    for (weight, scale), rows in score(settings).items():
+    settings = [tuple(float(v) for v in a.split(":")) for a in (argv or ["1:1:1", "0.3:0.25:1", "0.3:0.25:0.2"])]
+    for (weight, scale, orient), rows in score(settings).items():
         people = [r for r in rows if r[0].startswith("people/")]
         own = [r for r in rows if r[0].startswith("own/")]
         mean = lambda rs, k: float(np.mean([r[k] for r in rs]))  # noqa: E731
-        print(f"weight {weight:.2f} scale {scale:.2f} | people CS-MJE {mean(people, 1):.2f} PA-MPJPE {mean(people, 2):.2f} "
+        print(f"weight {weight:.2f} scale {scale:.2f} orient {orient:.2f} | people CS-MJE {mean(people, 1):.2f} PA-MPJPE {mean(people, 2):.2f} "
               f"jitter {mean(people, 3):.2f} (GT {mean(people, 4):.2f}) | own CS-MJE {mean(own, 1):.2f} "
               f"PA-MPJPE {mean(own, 2):.2f} acceleration error {mean(own, 3):.2f}")
 

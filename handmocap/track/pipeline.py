@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import HandmocapError, InputError, OutputError
 from ..motion import CameraInfo, Motion, Track
-from .filters import DEPTH_CUTOFF_SCALE, DEPTH_SPEED_WEIGHT
+from .filters import DEPTH_CUTOFF_SCALE, DEPTH_SPEED_WEIGHT, ORIENT_BETA_SCALE
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ class FilterOptions:
     d_cutoff: float = 1.0
     depth_cutoff_scale: float = DEPTH_CUTOFF_SCALE  # the hand's distance: min_cutoff times this
     depth_speed_weight: float = DEPTH_SPEED_WEIGHT  # how much the distance's own speed opens the filter
+    orient_beta_scale: float = ORIENT_BETA_SCALE  # the hand's orientation: beta times this
 
 
 @dataclass(frozen=True)
@@ -327,7 +328,7 @@ def _smooth(fit, timestamps, opts: FilterOptions, hand, K):
 
     return smooth_track(fit, timestamps, hand, K, min_cutoff=opts.min_cutoff, beta=opts.beta,
                         d_cutoff=opts.d_cutoff, depth_cutoff_scale=opts.depth_cutoff_scale,
-                        depth_speed_weight=opts.depth_speed_weight)
+                        depth_speed_weight=opts.depth_speed_weight, orient_beta_scale=opts.orient_beta_scale)
 
 
 def output_stem(out_dir: Path, path: Path, root: Path | None = None) -> Path:

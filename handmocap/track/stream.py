@@ -262,7 +262,8 @@ class LaggedTracker:
             o = self.smoothing
             ch.smoother = FixedLagSmoother(min_cutoff=o.min_cutoff, beta=o.beta, d_cutoff=o.d_cutoff,
                                             depth_cutoff_scale=o.depth_cutoff_scale,
-                                            depth_speed_weight=o.depth_speed_weight)
+                                            depth_speed_weight=o.depth_speed_weight,
+                                            orient_beta_scale=o.orient_beta_scale)
 
     def _run_network(self, ch: _Chain) -> None:
         while ch.netted < len(ch.entries) and (len(ch.entries) - ch.netted >= self.piece or ch.ended):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from bench.accuracy import ReplayDetector, record
-from handmocap.track.filters import SMOOTH_BLOCK_FRAMES, SMOOTH_LAG_FRAMES, FixedLagSmoother, one_euro_translation, \
-    one_euro_rotations
+from handmocap.track.filters import ORIENT_BETA_SCALE, SMOOTH_BLOCK_FRAMES, SMOOTH_LAG_FRAMES, FixedLagSmoother, \
+    one_euro_rotations, one_euro_translation
 from handmocap.track.pipeline import TrackOptions, process_input, track_input
 from handmocap.track.stream import FeedThread
 
@@ -98,7 +98,7 @@ def test_fixed_lag_smoother_short_track_is_the_zero_phase_filter():
     T = SMOOTH_BLOCK_FRAMES + SMOOTH_LAG_FRAMES
     go, pose, transl, t = _signals(T)
     got = _fixed_lag(T, 7)
-    want = [one_euro_rotations(go, t, zero_phase=True),
+    want = [one_euro_rotations(go, t, beta=0.5 * ORIENT_BETA_SCALE, zero_phase=True),
             one_euro_rotations(pose.reshape(T, 15, 3), t, min_cutoff=3.0, zero_phase=True).reshape(T, 45),
             one_euro_translation(transl, t, zero_phase=True)]
     for g, w in zip(got, want):
