@@ -21,8 +21,6 @@ Letters: T frames, J=21, V vertices, S shape parameters.
 """
 from __future__ import annotations
 
-import sys
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -433,24 +431,6 @@ class LaggedTracker:
 
 
 __all__ = ["FeedThread", "FrameHand", "LaggedTracker", "PIECE_FRAMES", "SIDE_WINDOW_FRAMES"]
-
-
-# Python hands the GIL to a waiting thread only every switch interval (5 ms by default). The
-# detector's thread waits for MediaPipe's own threads and then needs the GIL back, while the
-# lagged stages run Python in theirs: at 5 ms a busy Python thread slowed the detector from 14.5
-# to 22.4 ms a frame (1440x1080), at 0.2 ms to 15.4 (bench-style loop beside a spinning thread).
-SWITCH_INTERVAL_S = 0.0002
-
-
-@contextmanager
-def quick_gil_handoffs(interval_s: float = SWITCH_INTERVAL_S):
-    """Within the block, threads waiting for the GIL get it after interval_s (restored after)."""
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(interval_s)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(old)
 
 
 class FeedThread:

@@ -66,7 +66,7 @@ class Frame:
 def open_frames(path: str | Path, *, max_frames: int | None = None, stride: int = 1,
                 start_s: float | None = None, end_s: float | None = None, decoder: str = "auto",
                 info: VideoInfo | None = None, stream: int | None = None,
-                size: tuple[int, int] | None = None) -> Iterator[Frame]:
+                size: tuple[int, int] | None = None, decoder_threads: int | None = None) -> Iterator[Frame]:
     """Stream the frames of a video, an image folder or a single image.
 
     Args:
@@ -79,6 +79,8 @@ def open_frames(path: str | Path, *, max_frames: int | None = None, stride: int 
         stream: the video stream to decode (see `probe`); ignored when `info` is given.
         size: (width, height) to scale every frame to (area filter; done by ffmpeg itself
             when it decodes), or None for the video's own (upright) size.
+        decoder_threads: threads of OpenCV's decoder (None: its default, one per core). One
+            when decoding runs on its own core beside other work (`prefetch`).
 
     Returns:
         An iterator of `Frame`; closing it (or leaving a for loop) ends the decoder process.
@@ -112,7 +114,7 @@ def open_frames(path: str | Path, *, max_frames: int | None = None, stride: int 
     if decoder == "ffmpeg" or (decoder == "auto" and (start_s or several) and have_ffmpeg()):
         return _ffmpeg_frames(info, window, size)
     fallback = (lambda: _ffmpeg_frames(info, window)) if decoder == "auto" and have_ffmpeg() else None
-    return _resized(_cv2_frames(info, window, fallback), size)
+    return _resized(_cv2_frames(info, window, fallback, decoder_threads), size)
 
 
 def _resized(frames: Iterator[Frame], size: tuple[int, int] | None) -> Iterator[Frame]:
@@ -381,13 +383,13 @@ def _check_ended_well(info: VideoInfo, win: _Window, rc: int, reason: str, had_e
 _CV2_ROTATE = {90: "ROTATE_90_CLOCKWISE", 180: "ROTATE_180", 270: "ROTATE_90_COUNTERCLOCKWISE"}
 
 
-def _cv2_frames(info: VideoInfo, win: _Window, fallback=None) -> Iterator[Frame]:
-    """fallback: () -> the ffmpeg frames, for videos OpenCV cannot open."""
+def _cv2_frames(info: VideoInfo, win: _Window, fallback=None, threads: int | None = None) -> Iterator[Frame]:
+    """fallback: () -> the ffmpeg frames, for videos OpenCV cannot open. threads: the decoder's."""
     import cv2
 
     if win.max_frames == 0:
         return
-    cap = cv2.VideoCapture(str(info.path), cv2.CAP_FFMPEG)
+    cap = cv2.VideoCapture(str(info.path), cv2.CAP_FFMPEG, [] if threads is None else [cv2.CAP_PROP_N_THREADS, threads])
     if not cap.isOpened() and fallback is not None:
         cap.release()
         yield from fallback()
