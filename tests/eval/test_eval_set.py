@@ -23,12 +23,14 @@ HANDEDNESS_MIN = 0.90
 PA_MPJPE_MAX_MM = 20.0
 CS_MJE_LENGTH_MAX_MM = 60.0
 # the right-hand clip (60 frames, 480x360, H.264), measured with v4: found 100%, PA-MPJPE
-# 14.5 mm (v3: 14.0, v1: 17.2), CS-MJE 90.7 mm (v3: 78.8, v1: 95.8; the hand lands 83 mm too
-# far: the size ambiguity, not the pose), labelled right
+# 14.5 mm (v3: 14.0, v1: 17.2), CS-MJE 88.6 mm (v3: 78.8, v1: 95.8; the hand lands 83 mm too
+# far: the size ambiguity, not the pose), labelled right; jitter 10.5 mm/frame^2 against the
+# GT's own 7.2 (18.0 before the placement was smoothed as ray + log-depth, orientation beta / 5)
 CLIP = "right_hand"
 CLIP_FOUND_MIN = 0.93
 CLIP_PA_MPJPE_MAX_MM = 16.0
 CLIP_CS_MJE_MAX_MM = 100.0
+CLIP_JITTER_OVER_GT_MAX = 5.0  # mm/frame^2 over the GT's own
 
 
 @pytest.fixture(scope="session")
@@ -73,3 +75,4 @@ def test_clip_accuracy():
     assert m["found"] >= CLIP_FOUND_MIN, m
     assert m["pa_mpjpe_mm"] <= CLIP_PA_MPJPE_MAX_MM, m
     assert m["cs_mje_mm"] <= CLIP_CS_MJE_MAX_MM, m
+    assert extra["jitter"] <= extra["jitter_gt"] + CLIP_JITTER_OVER_GT_MAX, extra
