@@ -167,6 +167,7 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
     from ..hand import HandModel
     from ..solve.fitting import _cpu_threads
     from ..video import IMAGE_EXTENSIONS, open_frames, prefetch, probe_once
+    from .jobs import usable_cpus
     from .stream import FeedThread
 
     path = Path(path)
@@ -187,10 +188,10 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
     own_detector = detector is None
     # one hand asked for: max_hands=1 halves detector time (palm detection stops rerunning)
     detector = detector or MediaPipeHandDetector(max_hands=2 if options.hands == "both" else 1)
-    # decoded on the other core while detecting, by one decoder thread: OpenCV's default of one
-    # per core competed with the detector (1440x1080: 12% faster in all with one)
+    # decoded while detecting, by a decoder thread per core but the detector's: OpenCV's default
+    # of one per core competed with the detector (2 cores, 1440x1080: 12% faster in all with one)
     frames = open_frames(path, max_frames=options.max_frames, stride=options.stride, info=info,
-                         decoder_threads=1 if options.read_ahead else None)
+                         decoder_threads=max(1, usable_cpus() - 1) if options.read_ahead else None)
     if options.read_ahead:
         frames = prefetch(frames, options.read_ahead)
     feed = FeedThread(consume) if options.overlap else None
