@@ -325,12 +325,15 @@ def smooth_track(fit, timestamps_s, hand_model, K=None, *, min_cutoff: float = M
     T = len(fit.global_orient)
     if T < 2:
         return fit
-    kw = dict(min_cutoff=min_cutoff, beta=beta, d_cutoff=d_cutoff, zero_phase=zero_phase)
-    go = one_euro_rotations(np.asarray(fit.global_orient), timestamps_s, **{**kw, "beta": beta * orient_beta_scale})
-    pose = one_euro_rotations(np.asarray(fit.hand_pose).reshape(T, 15, 3), timestamps_s,
-                              **{**kw, "min_cutoff": min_cutoff * finger_cutoff_scale}).reshape(T, 45)
-    transl = one_euro_translation(fit.transl, timestamps_s, **kw, position_unit_m=position_unit_m,
-                                  depth_cutoff_scale=depth_cutoff_scale, depth_speed_weight=depth_speed_weight)
+    _dts(timestamps_s, T, None)  # checks the timestamps' shape and order
+    # the whole track as one block: the fixed-lag smoother's result is then the whole-track
+    # filter, so the offline and the streamed tracker share one implementation
+    smoother = FixedLagSmoother(min_cutoff=min_cutoff, beta=beta, d_cutoff=d_cutoff, position_unit_m=position_unit_m,
+                                finger_cutoff_scale=finger_cutoff_scale, depth_cutoff_scale=depth_cutoff_scale,
+                                depth_speed_weight=depth_speed_weight, orient_beta_scale=orient_beta_scale,
+                                block=T, lag=0, zero_phase=zero_phase)
+    smoother.push(np.asarray(fit.global_orient), np.asarray(fit.hand_pose), np.asarray(fit.transl), timestamps_s)
+    go, pose, transl = smoother.pop(final=True)
     layer = KeypointLayer(hand_model, dtype=torch.float64)
     with torch.no_grad():
         from ..geometry.rotations import axis_angle_to_matrix
@@ -358,17 +361,20 @@ class FixedLagSmoother:
             smoother.push(*piece)
             done = smoother.pop()               # the frames that became final, in order
         done = smoother.pop(final=True)         # the rest, once the track has ended
+
+    zero_phase=False: the forward (causal) pass only; every pushed frame is final at once.
     """
 
     def __init__(self, *, min_cutoff: float = MIN_CUTOFF_HZ, beta: float = BETA, d_cutoff: float = D_CUTOFF_HZ,
                  position_unit_m: float = POSITION_UNIT_M, finger_cutoff_scale: float = FINGER_CUTOFF_SCALE,
                  depth_cutoff_scale: float = DEPTH_CUTOFF_SCALE, depth_speed_weight: float = DEPTH_SPEED_WEIGHT,
                  orient_beta_scale: float = ORIENT_BETA_SCALE, block: int = SMOOTH_BLOCK_FRAMES,
-                 lag: int = SMOOTH_LAG_FRAMES):
+                 lag: int = SMOOTH_LAG_FRAMES, zero_phase: bool = True):
         _check_params(min_cutoff, beta, d_cutoff)
         if block < 1 or lag < 0:
             raise InputError(None, f"FixedLagSmoother: need block >= 1 and lag >= 0, got {block}, {lag}")
         self.block, self.lag, self.unit = int(block), int(lag), float(position_unit_m)
+        self.zero_phase = bool(zero_phase)
         finger = min_cutoff * finger_cutoff_scale
         self._params = {"go": (min_cutoff, beta * orient_beta_scale, d_cutoff), "pose": (finger, beta, d_cutoff),
                         "transl": (_translation_cutoffs(min_cutoff, depth_cutoff_scale), beta, d_cutoff)}
@@ -410,13 +416,16 @@ class FixedLagSmoother:
         pieces = []
         while self._ts:
             have = len(self._ts)
-            if not final and have < self.block + self.lag:
+            if self.zero_phase and not final and have < self.block + self.lag:
                 break
-            m = min(self.block, have)
+            m = min(self.block, have) if self.zero_phase else have
             end = have if final else self.block + self.lag
             dt = np.diff(np.asarray(self._ts[:end]))[::-1]
             back = {}
             for name in ("go", "pose", "transl"):
+                if not self.zero_phase:
+                    back[name] = np.stack(self._fwd[name][:m])
+                    continue
                 lo, b, dc = self._params[name]
                 x = np.stack(self._fwd[name][:end])[::-1].copy()
                 out = (_one_euro_causal(x, dt, lo, b, dc, 1, speed_weights=self._speed_weights)[0] if name == "transl"

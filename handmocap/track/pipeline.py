@@ -36,6 +36,11 @@ class FilterOptions:
     depth_speed_weight: float = DEPTH_SPEED_WEIGHT  # how much the distance's own speed opens the filter
     orient_beta_scale: float = ORIENT_BETA_SCALE  # the hand's orientation: beta times this
 
+    def filter_args(self) -> dict:
+        """The keyword arguments of `filters.smooth_track` / `FixedLagSmoother` these options set."""
+        return {k: getattr(self, k) for k in ("min_cutoff", "beta", "d_cutoff", "depth_cutoff_scale",
+                                              "depth_speed_weight", "orient_beta_scale")}
+
 
 @dataclass(frozen=True)
 class TrackOptions:
@@ -332,9 +337,7 @@ def _smooth(fit, timestamps, opts: FilterOptions, hand, K):
         return fit
     from .filters import smooth_track
 
-    return smooth_track(fit, timestamps, hand, K, min_cutoff=opts.min_cutoff, beta=opts.beta,
-                        d_cutoff=opts.d_cutoff, depth_cutoff_scale=opts.depth_cutoff_scale,
-                        depth_speed_weight=opts.depth_speed_weight, orient_beta_scale=opts.orient_beta_scale)
+    return smooth_track(fit, timestamps, hand, K, **opts.filter_args())
 
 
 def output_stem(out_dir: Path, path: Path, root: Path | None = None) -> Path:

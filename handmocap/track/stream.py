@@ -257,11 +257,7 @@ class LaggedTracker:
         target.chains.append(ch)
         ch.output = target
         if self.smoothing is not None and self.smoothing.enabled:
-            o = self.smoothing
-            ch.smoother = FixedLagSmoother(min_cutoff=o.min_cutoff, beta=o.beta, d_cutoff=o.d_cutoff,
-                                            depth_cutoff_scale=o.depth_cutoff_scale,
-                                            depth_speed_weight=o.depth_speed_weight,
-                                            orient_beta_scale=o.orient_beta_scale)
+            ch.smoother = FixedLagSmoother(**self.smoothing.filter_args())
 
     def _run_network(self, ch: _Chain) -> None:
         while ch.netted < len(ch.entries) and (len(ch.entries) - ch.netted >= self.piece or ch.ended):

@@ -146,3 +146,26 @@ def test_translation_filter_follows_a_hand_coming_closer():
     out = one_euro_translation(transl, t, zero_phase=True)
     assert np.abs(out[:, 2] - depth).max() < 0.02
     np.testing.assert_allclose(out[-20:, 2], 0.4, atol=1e-3)
+
+
+@pytest.mark.parametrize("zero_phase", [True, False])
+def test_smooth_track_filters_each_signal_with_its_own_parameters(zero_phase):
+    """smooth_track runs the fixed-lag smoother over the whole track: the result is each
+    signal's own filter (orientation: beta x ORIENT_BETA_SCALE; fingers: min_cutoff x
+    FINGER_CUTOFF_SCALE; translation: ray + log-depth), zero-phase or causal."""
+    from handmocap.track.filters import FINGER_CUTOFF_SCALE, ORIENT_BETA_SCALE
+
+    rng, T = np.random.default_rng(0), 90
+    t = np.arange(T) / FPS
+    go, pose = rng.normal(0, 0.3, (T, 3)), rng.normal(0, 0.3, (T, 45))
+    transl = np.c_[0.05 * np.ones(T), np.zeros(T), 0.5 + 0.01 * rng.standard_normal(T)]
+    fit = FitResult(global_orient=go, hand_pose=pose, transl=transl, betas=np.zeros(10),
+                    keypoints_cam=np.zeros((T, 21, 3)), confidence=np.ones(T), reprojection_px=np.zeros(T),
+                    camera="perspective")
+    out = smooth_track(fit, t, HandModel(None), zero_phase=zero_phase)
+    want = [one_euro_rotations(go, t, beta=0.5 * ORIENT_BETA_SCALE, zero_phase=zero_phase),
+            one_euro_rotations(pose.reshape(T, 15, 3), t, min_cutoff=FINGER_CUTOFF_SCALE,
+                               zero_phase=zero_phase).reshape(T, 45),
+            one_euro_translation(transl, t, zero_phase=zero_phase)]
+    for got, w in zip((out.global_orient, out.hand_pose, out.transl), want):
+        np.testing.assert_allclose(got, w, atol=1e-6)  # float32 results
