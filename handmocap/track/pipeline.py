@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -202,11 +203,11 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
     feed = FeedThread(consume) if options.overlap else None
     # the lagged stages run many small torch ops: one intra-op thread is ~20x faster than two
     # beside the detector on 2 cores, and in line and overlapped then compute alike
-    threads = _cpu_threads(torch.device(options.device))
-    threads.__enter__()
-    # likewise OpenCV's resizing and colour conversion in the lagged stages and the preview
-    cv_threads = cv2.getNumThreads()
-    cv2.setNumThreads(1 if options.overlap else cv_threads)
+    settings = ExitStack()  # undone in `finally`
+    settings.enter_context(_cpu_threads(torch.device(options.device)))
+    if options.overlap:  # likewise OpenCV's resizing and colour conversion beside the detector
+        settings.callback(cv2.setNumThreads, cv2.getNumThreads())
+        cv2.setNumThreads(1)
     try:
         done = 0
         for frame in frames:
@@ -232,8 +233,7 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
                 thread.abort()
         raise
     finally:
-        cv2.setNumThreads(cv_threads)
-        threads.__exit__(None, None, None)
+        settings.close()
         frames.close()  # ends the decoder (thread and process) also on errors and Ctrl-C
         if own_detector:
             detector.close()
