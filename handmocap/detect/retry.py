@@ -35,6 +35,7 @@ STRATEGIES = ("crop", "tiles", "flip", "rotate")
 VIEW_ROTATIONS = {"rot90": 1, "rot270": -1, "rot180": 2}  # np.rot90's k of each rotated view
 STILL_VIEWS = ("plain", "flip", "rot90", "rot270", "rot180", "pad", "tiles")
 PAD_FRACTION = 0.3  # the "pad" view: a grey border of this fraction of the longer side all round
+TILE_PX = 384  # the "tiles" view: each tile upscaled to this (RetryDetector's default crop size)
 
 
 @dataclass
@@ -79,14 +80,36 @@ def _crop_back(h: HandDetection, x0: int, y0: int, scale: float) -> HandDetectio
     return replace(h, keypoints_px=px)
 
 
-def _dedupe(hands: list, max_hands: int) -> list:
-    """Best-scored first; drop a hand whose keypoints sit on a better one's (overlapping tiles)."""
-    keep = []
+def _dedupe(hands, max_hands: int, keep: list | None = None) -> list:
+    """Best-scored first; drop a hand that is `same_hand` as one kept (overlapping tiles, the
+    same hand in two views). keep: hands kept already (extended in place)."""
+    keep = [] if keep is None else keep
     for h in sorted(hands, key=lambda h: -h.score):
-        size = np.linalg.norm(np.ptp(h.keypoints_px, 0)) + 1e-9
-        if all(np.linalg.norm(h.keypoints_px - k.keypoints_px, axis=-1).mean() > 0.3 * size for k in keep):
+        if len(keep) < max_hands and not any(same_hand(h, k) for k in keep):
             keep.append(h)
-    return keep[:max_hands]
+    return keep
+
+
+def zoom_hands(run, image: np.ndarray, a0: int, b0: int, a1: int, b1: int, side_px: int) -> tuple:
+    """The hands `run` (image -> hands) finds in image[b0:b1, a0:a1] upscaled to side_px on its
+    longer side, mapped back to `image`'s pixels."""
+    import cv2
+
+    scale = side_px / max(a1 - a0, b1 - b0)
+    crop = cv2.resize(image[b0:b1, a0:a1], (round((a1 - a0) * scale), round((b1 - b0) * scale)),
+                      interpolation=cv2.INTER_CUBIC)
+    return tuple(_crop_back(h, a0, b0, scale) for h in run(crop))
+
+
+def tile_hands(run, image: np.ndarray, side_px: int, max_hands: int = 2) -> tuple:
+    """The hands of five overlapping tiles (the corners and the centre, 0.6 of each side),
+    each upscaled (`zoom_hands`), duplicates dropped: for hands too small for the whole image."""
+    H, W = image.shape[:2]
+    tw, th = round(0.6 * W), round(0.6 * H)
+    hands = []
+    for a0, b0 in ((0, 0), (W - tw, 0), (0, H - th), (W - tw, H - th), ((W - tw) // 2, (H - th) // 2)):
+        hands.extend(zoom_hands(run, image, a0, b0, a0 + tw, b0 + th, side_px))
+    return tuple(_dedupe(hands, max_hands))
 
 
 def view_hands(detector, image: np.ndarray, view: str, max_hands: int = 2) -> list:
@@ -121,17 +144,10 @@ def view_hands(detector, image: np.ndarray, view: str, max_hands: int = 2) -> li
         padded = cv2.copyMakeBorder(image, p, p, p, p, cv2.BORDER_CONSTANT, value=(128, 128, 128))
         return [_crop_back(h, -p, -p, 1.0) for h in run(padded)]
     if view == "tiles":
-        tiler = RetryDetector(_NoDetector(max_hands), strategies=("tiles",), retry_detector=detector)
-        tiler._current = "tiles"
-        return list(tiler._tiles(image, Frame(0, 0.0, image), W, H))
+        return list(tile_hands(run, image, TILE_PX, max_hands))
     from ..errors import HandmocapError
 
     raise HandmocapError(f"unknown view {view!r}; use one of {STILL_VIEWS}")
-
-
-class _NoDetector:
-    def __init__(self, max_hands: int):
-        self.max_hands = max_hands
 
 
 def same_hand(a: HandDetection, b: HandDetection, overlap: float = 0.3, nested: float = 0.6) -> bool:
@@ -206,10 +222,9 @@ def merge_views(views: dict, max_hands: int = 2) -> tuple[tuple, tuple]:
     and best score first within a view; a hand on one already kept is a duplicate."""
     hands, found_in = [], []
     for view, found in views.items():
-        for h in sorted(found, key=lambda h: -h.score):
-            if len(hands) < max_hands and not any(same_hand(h, k) for k in hands):
-                hands.append(h)
-                found_in.append(view)
+        before = len(hands)
+        _dedupe(found, max_hands, keep=hands)
+        found_in += [view] * (len(hands) - before)
     return tuple(hands), tuple(found_in)
 
 
@@ -226,7 +241,7 @@ class RetryDetector:
     """
 
     def __init__(self, detector, strategies=STRATEGIES, retry_detector=None, max_gap: int = 15,
-                 crop_size: int = 384):
+                 crop_size: int = TILE_PX):
         unknown = set(strategies) - set(STRATEGIES)
         if unknown:
             from ..errors import HandmocapError
@@ -266,7 +281,8 @@ class RetryDetector:
                     return tuple(_rotate_back(h, k, W, H) for h in hands)
             return ()
         if name == "tiles":
-            return self._tiles(img, frame, W, H)
+            return tile_hands(lambda image: self._run(image, frame), img, self.crop_size,
+                              getattr(self.detector, "max_hands", 2))
         if self._last_box is None or frame.index - self._last_index > self.max_gap:
             return ()
         x0, y0, x1, y1 = self._last_box
@@ -276,24 +292,7 @@ class RetryDetector:
         a1, b1 = int(min(W, round(cx + side / 2))), int(min(H, round(cy + side / 2)))
         if a1 - a0 < 8 or b1 - b0 < 8:
             return ()
-        import cv2
-
-        return self._zoom(img, frame, a0, b0, a1, b1)
-
-    def _zoom(self, img, frame, a0, b0, a1, b1):
-        import cv2
-
-        scale = self.crop_size / max(a1 - a0, b1 - b0)
-        crop = cv2.resize(img[b0:b1, a0:a1], (round((a1 - a0) * scale), round((b1 - b0) * scale)),
-                          interpolation=cv2.INTER_CUBIC)
-        return tuple(_crop_back(h, a0, b0, scale) for h in self._run(crop, frame))
-
-    def _tiles(self, img, frame, W: int, H: int):
-        tw, th = round(0.6 * W), round(0.6 * H)
-        hands = []
-        for a0, b0 in ((0, 0), (W - tw, 0), (0, H - th), (W - tw, H - th), ((W - tw) // 2, (H - th) // 2)):
-            hands.extend(self._zoom(img, frame, a0, b0, a0 + tw, b0 + th))
-        return tuple(_dedupe(hands, getattr(self.detector, "max_hands", 2)))
+        return zoom_hands(lambda image: self._run(image, frame), img, a0, b0, a1, b1, self.crop_size)
 
     def detect(self, frame) -> FrameDetections:
         fd = self.detector.detect(frame)
@@ -332,5 +331,5 @@ class RetryDetector:
         self.close()
 
 
-__all__ = ["STILL_VIEWS", "STRATEGIES", "RetryDetector", "RetryStats", "StillDetections", "detect_still", "merge_views", "same_hand",
-           "view_hands"]
+__all__ = ["STILL_VIEWS", "STRATEGIES", "RetryDetector", "RetryStats", "StillDetections", "detect_still", "merge_views",
+           "same_hand", "tile_hands", "view_hands", "zoom_hands"]
