@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 import os
@@ -89,23 +90,35 @@ def _as_rgb(image) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+_quiet_lock = threading.Lock()
+_quiet_state = {"depth": 0, "saved": -1}  # fd 2 is process-wide: the first in silences, the last out restores
+
+
 @contextmanager
 def _quiet_native_stderr(enabled: bool):
     """Silence MediaPipe's C++ start-up logging (absl/TFLite write straight to fd 2 before
-    any log level applies). Only wraps graph creation and the first inference."""
+    any log level applies). Only wraps graph creation and the first inference. Safe to
+    nest and to use from several threads at once (a landmarker made in the background while
+    the first frames are detected)."""
     if not enabled:
         yield
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
+    with _quiet_lock:
+        if _quiet_state["depth"] == 0:
+            sys.stderr.flush()
+            _quiet_state["saved"] = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        _quiet_state["depth"] += 1
     try:
-        os.dup2(devnull, 2)
         yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+        with _quiet_lock:
+            _quiet_state["depth"] -= 1
+            if _quiet_state["depth"] == 0:
+                os.dup2(_quiet_state["saved"], 2)
+                os.close(_quiet_state["saved"])
 
 
 def _quiet_wanted() -> bool:
@@ -212,8 +225,17 @@ class MediaPipeHandDetector:
         self._idle: list = []
         self._since_search = self.search_every
         self.searches = 0  # frames searched for more hands (counts for the benchmark)
+        self._spares: list = []  # futures of pool landmarkers made in the background
+        self._maker = None
         if self._per_hand():
+            # the rest of the pool (a landmarker per tracked hand, one to search with) is made
+            # in a background thread, alongside the first one and the first frames: made when
+            # first needed, the first frame waited ~0.1 s for each (graph creation releases the GIL)
+            from concurrent.futures import ThreadPoolExecutor
+
             self._idle.append(self._single())
+            self._maker = ThreadPoolExecutor(1, thread_name_prefix="handmocap-landmarkers")
+            self._spares = [self._maker.submit(self._create, 1, True) for _ in range(self.max_hands)]
             self._landmarker = self._idle[0]
         else:
             self._landmarker = self._landmarker_for(self.max_hands, self.mode == "video")
@@ -241,8 +263,9 @@ class MediaPipeHandDetector:
         return self._landmarkers[key]
 
     def _single(self):
-        """A new single-hand VIDEO landmarker for the per-hand pool."""
-        landmarker = self._create(1, True)
+        """A new single-hand VIDEO landmarker for the per-hand pool: one made in the
+        background when one is left (waiting for it if need be), else made now."""
+        landmarker = self._spares.pop(0).result() if self._spares else self._create(1, True)
         self._landmarkers[(True, -len(self._landmarkers) - 1)] = landmarker  # closed with the others
         return landmarker
 
@@ -374,12 +397,23 @@ class MediaPipeHandDetector:
 
     def close(self) -> None:
         """Free the MediaPipe graph (idempotent)."""
+        self._drop_spares()
         if self._landmarker is not None:
             for landmarker in self._landmarkers.values():
                 landmarker.close()
             self._landmarkers = {}
             self._trackers, self._idle = [], []
             self._landmarker = None
+
+    def _drop_spares(self) -> None:
+        """Close the pool landmarkers made in the background but never used, end their thread."""
+        for future in getattr(self, "_spares", ()):
+            if not future.cancel() and future.exception() is None:
+                future.result().close()
+        self._spares = []
+        if getattr(self, "_maker", None) is not None:
+            self._maker.shutdown(wait=True)
+            self._maker = None
 
     def __enter__(self) -> "MediaPipeHandDetector":
         return self

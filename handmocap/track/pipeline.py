@@ -192,14 +192,23 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
     streamed = preview_to is not None and options.stride == 1 and options.estimator == "model"
     tracker, preview, drawer, consume = _lagged_stages(options, intr, cam_model, K, info, preview_to if streamed else None)
     own_detector = detector is None
-    # one hand asked for: max_hands=1 halves detector time (palm detection stops rerunning)
-    detector = detector or MediaPipeHandDetector(max_hands=2 if options.hands == "both" else 1)
     # decoded while detecting, by a decoder thread per core but the detector's: OpenCV's default
-    # of one per core competed with the detector (2 cores, 1440x1080: 12% faster in all with one)
+    # of one per core competed with the detector (2 cores, 1440x1080: 12% faster in all with one).
+    # Opened first: the first frames decode while MediaPipe builds its graphs
     frames = open_frames(path, max_frames=options.max_frames, stride=options.stride, info=info,
                          decoder_threads=max(1, usable_cpus() - 1) if options.read_ahead else None)
     if options.read_ahead:
         frames = prefetch(frames, options.read_ahead)
+    try:
+        # one hand asked for: max_hands=1 halves detector time (palm detection stops rerunning)
+        detector = detector or MediaPipeHandDetector(max_hands=2 if options.hands == "both" else 1)
+    except BaseException:  # no graph: end what is already running
+        frames.close()
+        if drawer is not None:
+            drawer.abort()
+        if preview is not None:
+            preview.close()
+        raise
     feed = FeedThread(consume) if options.overlap else None
     # the lagged stages run many small torch ops: one intra-op thread is ~20x faster than two
     # beside the detector on 2 cores, and in line and overlapped then compute alike
