@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from handmocap.track.filters import NOISE_FLOOR_SCALE
+
 from .app import app
 
 # the motion file is always written; OBJ sequences (one file a frame: gigabytes for long
@@ -43,6 +45,7 @@ def track(
     smooth: Annotated[bool, typer.Option("--smooth/--no-smooth", help="Temporal One-Euro filtering.")] = True,
     min_cutoff: Annotated[float, typer.Option(help="Filter: minimum cut-off (Hz); lower = stiller.")] = 1.0,
     beta: Annotated[float, typer.Option(help="Filter: speed coefficient; higher = less lag.")] = 0.5,
+    noise_floor: Annotated[float, typer.Option(help="Filter: speed counts above this times each signal's own noise level; higher = stiller noisy tracks, more lag in fast motion; 0 = plain One-Euro.")] = NOISE_FLOOR_SCALE,
     estimator: Annotated[str, typer.Option(help="model (learned, default) or fitting.")] = "model",
     refine: Annotated[bool, typer.Option("--refine", help="Refine the model's output by fitting.")] = False,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
@@ -80,7 +83,8 @@ def track(
         hand_length_m=None if hand_length is None else hand_length / 100.0,
         estimator=estimator, refine=refine, device=device, batch_size=batch_size,
         max_frames=max_frames, hand_model=model, stream=stream, camera_files=camera_files,
-        still_views=still_views, smoothing=FilterOptions(enabled=smooth, min_cutoff=min_cutoff, beta=beta))
+        still_views=still_views, smoothing=FilterOptions(enabled=smooth, min_cutoff=min_cutoff, beta=beta,
+                                                                 noise_floor_scale=noise_floor))
     exports = parse_exports(export)
     from .track_ray import check_ray_options, run_on_ray
 

@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clip", action="append", default=None, choices=sorted(evalset.CLIPS),
                     help="clips to render (default: all)")
     ap.add_argument("--frames", type=int, default=None, help="frames per clip (default: the clip's)")
+    ap.add_argument("--variant", type=int, default=0,
+                    help="clips: another subject, motion and look of each clip (files NAME_vN; 0: NAME)")
     a = ap.parse_args(argv)
     if a.stage == "stills":
         for c in range((a.count + a.chunk - 1) // a.chunk):
@@ -53,11 +55,12 @@ def main(argv: list[str] | None = None) -> int:
         evalset.merge_stills(a.out)
     elif a.stage == "clips":
         for name in a.clip or sorted(evalset.CLIPS):
-            if (a.out / "clips" / f"{name}.gt.npz").exists():
+            stem = evalset.clip_stem(name, a.variant)
+            if (a.out / "clips" / f"{stem}.gt.npz").exists():
                 continue
             t0 = time.time()
-            evalset.render_clip(a.split, name, a.out, a.samples, a.threads, frames=a.frames)
-            print(f"clip {name} in {time.time() - t0:.0f} s", flush=True)
+            evalset.render_clip(a.split, name, a.out, a.samples, a.threads, frames=a.frames, variant=a.variant)
+            print(f"clip {stem} in {time.time() - t0:.0f} s", flush=True)
     elif a.stage == "occlusion":  # clips rendered before their GT had hand{h}_occluded
         for name in a.clip or sorted(evalset.CLIPS):
             if (a.out / "clips" / f"{name}.gt.npz").exists():

@@ -4,10 +4,14 @@ test split) and the project's own rendered clips, each tracked once (detections 
 setting.
 
     python tools/render_eval_set.py clips --split train --out datasets/handeval/train  # committed
+    python tools/render_eval_set.py clips --split train --out datasets/handeval/train --variant 1  # and 2
+        # (left_hand_v1/_v2 dropped: the egocentric camera never sees those subjects' hand)
     python -m training.tune_smoothing 1:1:1 0.3:0.25:1 0.3:0.25:0.2   # WEIGHT:SCALE:ORIENT each
+    python -m training.tune_smoothing min_cutoff=0.7,orient_beta_scale=0.1   # any FilterOptions fields
 
 Prints per setting the mean CS-MJE, PA-MPJPE and jitter (mm/frame^2, the GT's own beside it)
-of the people TRAIN clips and the own clips' CS-MJE and acceleration error.
+of the people TRAIN clips and the own clips' CS-MJE and acceleration error, then each people
+clip's jitter over its GT's.
 """
 from __future__ import annotations
 
@@ -32,9 +36,18 @@ def clips() -> list[tuple[str, Path, Path, Path]]:
     return out
 
 
-def score(settings: list[tuple[float, float, float]]) -> dict:
-    """{(depth speed weight, depth cutoff scale, orientation beta scale): [(label, CS-MJE,
-    PA-MPJPE, jitter or acceleration error, GT jitter)]}."""
+def setting(arg: str) -> tuple:
+    """"W:S:O" (depth speed weight, depth cutoff scale, orientation beta scale) or
+    "field=value,..." of `FilterOptions` -> a sorted tuple of (field, value)."""
+    if "=" in arg:
+        pairs = [kv.split("=") for kv in arg.split(",")]
+        return tuple(sorted((k, float(v)) for k, v in pairs))
+    weight, scale, orient = (float(v) for v in arg.split(":"))
+    return tuple(sorted({"depth_speed_weight": weight, "depth_cutoff_scale": scale, "orient_beta_scale": orient}.items()))
+
+
+def score(settings: list[tuple]) -> dict:
+    """{setting (see `setting`): [(label, CS-MJE, PA-MPJPE, jitter or acceleration error, GT jitter)]}."""
     from bench.accuracy import ReplayDetector, metrics, record
     from bench.eval_set import _clip_extras
     from handmocap.track.pipeline import FilterOptions, TrackOptions, track_input
@@ -42,25 +55,27 @@ def score(settings: list[tuple[float, float, float]]) -> dict:
     res: dict = {s: [] for s in settings}
     for label, video, calib, gt_path in clips():
         gt, dets = dict(np.load(gt_path)), record(video)
-        for weight, scale, orient in settings:
-            smoothing = FilterOptions(depth_cutoff_scale=scale, depth_speed_weight=weight, orient_beta_scale=orient)
+        for fields in settings:
+            smoothing = FilterOptions(**dict(fields))
             motion = track_input(video, TrackOptions(intrinsics=calib, smoothing=smoothing), detector=ReplayDetector(dets))
             m = metrics([t.keypoints_cam for t in motion.tracks], motion, gt, with_mesh=False)
             extra = _clip_extras(motion, gt) if "num_hands" in gt else {"jitter": m["accel_mm"], "jitter_gt": np.nan}
-            res[(weight, scale, orient)].append((label, m["cs_mje_mm"], m["pa_mpjpe_mm"], extra["jitter"], extra["jitter_gt"]))
+            res[fields].append((label, m["cs_mje_mm"], m["pa_mpjpe_mm"], extra["jitter"], extra["jitter_gt"]))
     return res
 
 
 def main(argv: list[str]) -> None:
     os.environ.setdefault("GLOG_minloglevel", "2")
-    settings = [tuple(float(v) for v in a.split(":")) for a in (argv or ["1:1:1", "0.3:0.25:1", "0.3:0.25:0.2"])]
-    for (weight, scale, orient), rows in score(settings).items():
+    settings = [setting(a) for a in (argv or ["1:1:1", "0.3:0.25:1", "0.3:0.25:0.2"])]
+    for fields, rows in score(settings).items():
         people = [r for r in rows if r[0].startswith("people/")]
         own = [r for r in rows if r[0].startswith("own/")]
         mean = lambda rs, k: float(np.mean([r[k] for r in rs]))  # noqa: E731
-        print(f"weight {weight:.2f} scale {scale:.2f} orient {orient:.2f} | people CS-MJE {mean(people, 1):.2f} PA-MPJPE {mean(people, 2):.2f} "
+        name = " ".join(f"{k} {v:g}" for k, v in fields)
+        print(f"{name} | people CS-MJE {mean(people, 1):.2f} PA-MPJPE {mean(people, 2):.2f} "
               f"jitter {mean(people, 3):.2f} (GT {mean(people, 4):.2f}) | own CS-MJE {mean(own, 1):.2f} "
               f"PA-MPJPE {mean(own, 2):.2f} acceleration error {mean(own, 3):.2f}")
+        print("    CS-MJE, jitter / GT's: " + ", ".join(f"{r[0][7:]} {r[1]:.1f}, {r[3]:.2f}/{r[4]:.2f}" for r in people))
 
 
 if __name__ == "__main__":

@@ -135,6 +135,7 @@ def check_request(options: TrackOptions, exports: list[str], out_dir: Path, jobs
     if options.smoothing.enabled:
         check_number("--min-cutoff", options.smoothing.min_cutoff, low=0, low_open=True)
         check_number("--beta", options.smoothing.beta, low=0)
+        check_number("--noise-floor", options.smoothing.noise_floor_scale, low=0)
     check_intrinsics_option(options.intrinsics)
     check_device(options.device)
     check_tools(exports, options.stream)

@@ -21,6 +21,7 @@ result (like scipy's filtfilt); the backward pass undoes the forward pass's lag.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -66,6 +67,24 @@ DEPTH_SPEED_WEIGHT = 0.3
 # jitter 17.5 -> 13.8 mm/frame^2, CS-MJE 83.8 -> 84.1 mm; own clips CS-MJE 21.15 -> 21.06 mm,
 # acceleration error 3.42 -> 2.49 mm/frame^2; PA-MPJPE unchanged (0.1: 13.0 / 84.4 / 21.06).
 ORIENT_BETA_SCALE = 0.2
+# The speed that opens the filter (beta) is the speed above the signal's own noise. A signal's
+# noise level is the median size of its third difference (the change of its frame-to-frame
+# change of step) over the last NOISE_WINDOW_FRAMES frames: noise changes it by about 4.5x its
+# own size, smooth motion at 30 fps hardly (a 1 Hz swing: by 0.26^3 of its size; second
+# differences let fast swings pass for noise). NOISE_FLOOR_SCALE times that level per second
+# is taken off the speed before beta (rotations: off each joint's angular speed; translation:
+# off each of ray x, ray y and log-depth, so the depth's noise does not hold back the precise
+# ray). 0.2 is about twice the speed that noise alone gives the filter. Chosen on the people
+# set's TRAIN clips (10: three variants of both_hands, fast_motion, right_hand and the
+# original left_hand) and the project's own clips, `python -m training.tune_smoothing
+# noise_floor_scale=0 noise_floor_scale=0.2 ...`: people jitter 15.76 -> 14.57 mm/frame^2
+# (GT 20.99), CS-MJE 75.23 -> 75.56 mm, PA-MPJPE 13.92 -> 13.91; own clips CS-MJE 21.06 ->
+# 21.01 mm, PA-MPJPE 6.82, acceleration error 2.49 -> 2.44. Higher floors trade more: 1.0 cut
+# people jitter to 10.8 but cost the fastest clip 20 mm of CS-MJE (lag): a noisy track's
+# speed term then never opens. `--noise-floor` sets it per run (0: plain One-Euro).
+NOISE_WINDOW_FRAMES = 15
+NOISE_FLOOR_SCALE = 0.2
+NOISE_DIFF_ORDER = 3  # differences of the samples whose size is the noise level
 
 
 def _alpha(cutoff, dt):
@@ -102,11 +121,14 @@ def _speed(dx: np.ndarray, speed_axes: int) -> np.ndarray:
     return np.sqrt((dx * dx).sum(axis=axes, keepdims=True))
 
 
-def _one_euro_causal(x, dt, min_cutoff, beta, d_cutoff, speed_axes, state=None, speed_weights=None):
+def _one_euro_causal(x, dt, min_cutoff, beta, d_cutoff, speed_axes, state=None, speed_weights=None,
+                     speed_floor=None):
     """Causal One-Euro over x (n, ...). dt: (n-1,) steps between the samples, or (n,) with
     `state` (dt[0]: the step from the state's sample to x[0]). state: (prev, dprev) of an
     earlier call, so a signal filtered in pieces equals it filtered at once. speed_weights:
     (d,) weights of the last axis's components in the speed (speed_axes=1 only; None: all 1).
+    speed_floor: (n, ...) per sample and component, taken off each component's (weighted)
+    speed before they make the speed beta reads (`_NoiseFloor`; None: 0).
     Returns (out (n, ...), state)."""
     out = np.empty_like(x)
     if state is None:
@@ -117,8 +139,10 @@ def _one_euro_causal(x, dt, min_cutoff, beta, d_cutoff, speed_axes, state=None, 
     for t in range(start, len(x)):
         dx = (x[t] - prev) / dt[t]
         dprev = dprev + _alpha(d_cutoff, dt[t]) * (dx - dprev)
-        speed = _speed(dprev if speed_weights is None else dprev * speed_weights, speed_axes)
-        a = _alpha(min_cutoff + beta * speed, dt[t])
+        v = dprev if speed_weights is None else dprev * speed_weights
+        if speed_floor is not None:  # each component's speed above its noise
+            v = np.maximum(np.abs(v) - speed_floor[t], 0.0)
+        a = _alpha(min_cutoff + beta * _speed(v, speed_axes), dt[t])
         prev = prev + a * (x[t] - prev)
         out[t] = prev
     return out, (prev, dprev)
@@ -210,9 +234,9 @@ def _translation_speed_weights(depth_speed_weight: float) -> np.ndarray:
     return np.array([1.0, 1.0, depth_speed_weight])
 
 
-def _rot_causal(q, dt, min_cutoff, beta, d_cutoff, state=None):
-    """Causal One-Euro on unit quaternions q (n, ..., 4); dt and state as in `_one_euro_causal`.
-    Returns (out (n, ..., 4), state)."""
+def _rot_causal(q, dt, min_cutoff, beta, d_cutoff, state=None, speed_floor=None):
+    """Causal One-Euro on unit quaternions q (n, ..., 4); dt, state and speed_floor ((n, ..., 1)
+    rad/s) as in `_one_euro_causal`. Returns (out (n, ..., 4), state)."""
     out = np.empty_like(q)
     if state is None:
         out[0] = prev = q[0]
@@ -223,22 +247,80 @@ def _rot_causal(q, dt, min_cutoff, beta, d_cutoff, state=None):
         step = _quat_to_aa(_quat_mul(_quat_conj(prev), q[t]))  # shortest way, body frame
         speed = np.linalg.norm(step, axis=-1, keepdims=True) / dt[t]
         dprev = dprev + _alpha(d_cutoff, dt[t]) * (speed - dprev)
-        a = _alpha(min_cutoff + beta * dprev, dt[t])
+        a = _alpha(min_cutoff + beta * (dprev if speed_floor is None else np.maximum(dprev - speed_floor[t], 0.0)),
+                   dt[t])
         prev = _quat_mul(prev, _aa_to_quat(a * step))
         prev = prev / np.linalg.norm(prev, axis=-1, keepdims=True)
         out[t] = prev
     return out, (prev, dprev)
 
 
+class _NoiseFloor:
+    """One signal's speed floor per sample (see NOISE_FLOOR_SCALE): `scale` times the median
+    size of its second difference over the last `window` samples, per second. Fed the raw
+    samples a piece at a time; the floors do not depend on how the signal is cut.
+
+    rotation: samples are unit quaternions (..., 4), steps their body-frame rotation vectors,
+    and one floor goes with each rotation's angular speed; else samples are vectors (..., d),
+    steps their differences times `weights`, and each component gets its own floor (the
+    depth's noise must not hold back the ray's speed)."""
+
+    def __init__(self, scale: float, window: int, rotation: bool, weights=None):
+        self.scale, self.window, self.rotation, self.weights = float(scale), int(window), rotation, weights
+        self._last = None  # the last raw sample
+        self._step = None  # the step into it
+        self._sizes = None  # second-difference sizes of the last window - 1 samples (NaN: none)
+
+    def __call__(self, x: np.ndarray, dt: np.ndarray) -> np.ndarray:
+        """x: (n, ..., 4 or d) samples; dt: (n,) seconds since each one's predecessor (any
+        value for a track's first sample). Returns (n, ..., 1) speed floors for rotations,
+        (n, ..., d) for vectors (0 where the window holds no difference yet)."""
+        seq = x if self._last is None else np.concatenate([self._last[None], x])
+        if self.rotation:
+            steps = _quat_to_aa(_quat_mul(_quat_conj(seq[:-1]), seq[1:]))
+        else:
+            steps = (seq[1:] - seq[:-1]) * (1.0 if self.weights is None else self.weights)
+        if self._step is not None:
+            steps = np.concatenate([self._step, steps])
+        second = np.diff(steps, n=NOISE_DIFF_ORDER - 1, axis=0)
+        second = np.linalg.norm(second, axis=-1, keepdims=True) if self.rotation else np.abs(second)
+        sizes = np.full((len(x),) + second.shape[1:], np.nan)  # a track's first samples have none
+        if len(second):
+            sizes[len(x) - len(second):] = second
+        old = self._sizes if self._sizes is not None else np.full((self.window - 1,) + sizes.shape[1:], np.nan)
+        seen = np.concatenate([old, sizes])
+        windows = np.lib.stride_tricks.sliding_window_view(seen, self.window, axis=0)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows at a track's start
+            level = np.nan_to_num(np.nanmedian(windows, axis=-1), nan=0.0)
+        self._last, self._sizes = x[-1], seen[-(self.window - 1):] if self.window > 1 else seen[:0]
+        if len(steps):
+            self._step = steps[-(NOISE_DIFF_ORDER - 1):]
+        dt = np.asarray(dt, dtype=np.float64).reshape((-1,) + (1,) * (level.ndim - 1))
+        return self.scale * level / np.maximum(dt, 1e-9)
+
+
+def _floors(x: np.ndarray, dt: np.ndarray, scale: float, rotation: bool, weights=None):
+    """The speed floors (`_NoiseFloor`) of a whole signal x (T, ..., 4 or d) with steps dt
+    (T-1,), or None when scale is 0."""
+    if scale == 0:
+        return None
+    if not scale >= 0:
+        raise InputError(None, f"One-Euro filter: need noise_floor_scale >= 0, got {scale}")
+    return _NoiseFloor(scale, NOISE_WINDOW_FRAMES, rotation, weights)(x, np.concatenate([[1.0], dt]))
+
+
 def one_euro_rotations(axis_angle, timestamps_s=None, *, fps: float | None = None,
                        min_cutoff: float = MIN_CUTOFF_HZ, beta: float = BETA, d_cutoff: float = D_CUTOFF_HZ,
-                       zero_phase: bool = False) -> np.ndarray:
+                       zero_phase: bool = False, noise_floor_scale: float = NOISE_FLOOR_SCALE) -> np.ndarray:
     """One-Euro filter for rotations, in the tangent space (no wrap-around jumps).
 
     Args:
         axis_angle: (T, ..., 3) radians, e.g. (T, 3) global orientation or (T, 15, 3) joints.
         timestamps_s, fps, min_cutoff, d_cutoff, zero_phase: as for `one_euro`.
         beta: Hz per (rad/s) of angular speed.
+        noise_floor_scale: the angular speed counts above this times the rotations' own
+            noise level (NOISE_FLOOR_SCALE; 0: plain One-Euro).
 
     Returns:
         (T, ..., 3) float64 axis-angle, angles in [0, pi].
@@ -250,9 +332,12 @@ def one_euro_rotations(axis_angle, timestamps_s=None, *, fps: float | None = Non
     if len(aa) == 0:
         return aa.copy()
     dt = _dts(timestamps_s, len(aa), fps)
-    q, _ = _rot_causal(_aa_to_quat(aa), dt, min_cutoff, beta, d_cutoff)
+    q = _aa_to_quat(aa)
+    floor = _floors(q, dt, noise_floor_scale, rotation=True)
+    q, _ = _rot_causal(q, dt, min_cutoff, beta, d_cutoff, speed_floor=floor)
     if zero_phase:
-        q = _rot_causal(q[::-1].copy(), dt[::-1], min_cutoff, beta, d_cutoff)[0][::-1].copy()
+        q = _rot_causal(q[::-1].copy(), dt[::-1], min_cutoff, beta, d_cutoff,
+                        speed_floor=None if floor is None else floor[::-1])[0][::-1].copy()
     return _quat_to_aa(q)
 
 
@@ -260,7 +345,8 @@ def one_euro_translation(transl, timestamps_s, *, min_cutoff: float = MIN_CUTOFF
                          d_cutoff: float = D_CUTOFF_HZ, zero_phase: bool = False,
                          position_unit_m: float = POSITION_UNIT_M,
                          depth_cutoff_scale: float = DEPTH_CUTOFF_SCALE,
-                         depth_speed_weight: float = DEPTH_SPEED_WEIGHT) -> np.ndarray:
+                         depth_speed_weight: float = DEPTH_SPEED_WEIGHT,
+                         noise_floor_scale: float = NOISE_FLOOR_SCALE) -> np.ndarray:
     """One-Euro filter of a camera-space translation as ray and log-depth (see DEPTH_REF_M).
 
     Args:
@@ -269,6 +355,7 @@ def one_euro_translation(transl, timestamps_s, *, min_cutoff: float = MIN_CUTOFF
         depth_cutoff_scale: the log-depth's minimum cutoff is min_cutoff times this.
         depth_speed_weight: weight of the log-depth's speed in the filter's speed (see
             DEPTH_SPEED_WEIGHT).
+        noise_floor_scale: as for `one_euro_rotations`.
 
     Returns:
         (T, 3) float64 metres.
@@ -282,9 +369,12 @@ def one_euro_translation(transl, timestamps_s, *, min_cutoff: float = MIN_CUTOFF
     dt = _dts(timestamps_s, len(transl), None)
     cutoffs = _translation_cutoffs(min_cutoff, depth_cutoff_scale)
     w = _translation_speed_weights(depth_speed_weight)
-    ray = _one_euro_causal(_ray_depth(transl, position_unit_m), dt, cutoffs, beta, d_cutoff, 1, speed_weights=w)[0]
+    ray = _ray_depth(transl, position_unit_m)
+    floor = _floors(ray, dt, noise_floor_scale, rotation=False, weights=w)
+    ray = _one_euro_causal(ray, dt, cutoffs, beta, d_cutoff, 1, speed_weights=w, speed_floor=floor)[0]
     if zero_phase:
-        ray = _one_euro_causal(ray[::-1].copy(), dt[::-1], cutoffs, beta, d_cutoff, 1, speed_weights=w)[0][::-1]
+        ray = _one_euro_causal(ray[::-1].copy(), dt[::-1], cutoffs, beta, d_cutoff, 1, speed_weights=w,
+                               speed_floor=None if floor is None else floor[::-1])[0][::-1]
     return _from_ray_depth(ray, position_unit_m)
 
 
@@ -292,7 +382,7 @@ def smooth_track(fit, timestamps_s, hand_model, K=None, *, min_cutoff: float = M
                  beta: float = BETA, d_cutoff: float = D_CUTOFF_HZ, zero_phase: bool = True,
                  position_unit_m: float = POSITION_UNIT_M, finger_cutoff_scale: float = FINGER_CUTOFF_SCALE,
                  depth_cutoff_scale: float = DEPTH_CUTOFF_SCALE, depth_speed_weight: float = DEPTH_SPEED_WEIGHT,
-                 orient_beta_scale: float = ORIENT_BETA_SCALE):
+                 orient_beta_scale: float = ORIENT_BETA_SCALE, noise_floor_scale: float = NOISE_FLOOR_SCALE):
     """Filter a fitted track over time and recompute what depends on the filtered parameters.
 
     Rotations (global_orient, the 15 joints) are filtered on the manifold, each joint with its
@@ -314,6 +404,8 @@ def smooth_track(fit, timestamps_s, hand_model, K=None, *, min_cutoff: float = M
         depth_cutoff_scale: the translation's log-depth uses min_cutoff times this.
         depth_speed_weight: see `one_euro_translation`.
         orient_beta_scale: global_orient uses beta times this.
+        noise_floor_scale: each signal's speed counts above this times its noise level
+            (NOISE_FLOOR_SCALE; 0: plain One-Euro).
 
     Returns:
         A new result of the same type.
@@ -331,7 +423,7 @@ def smooth_track(fit, timestamps_s, hand_model, K=None, *, min_cutoff: float = M
     smoother = FixedLagSmoother(min_cutoff=min_cutoff, beta=beta, d_cutoff=d_cutoff, position_unit_m=position_unit_m,
                                 finger_cutoff_scale=finger_cutoff_scale, depth_cutoff_scale=depth_cutoff_scale,
                                 depth_speed_weight=depth_speed_weight, orient_beta_scale=orient_beta_scale,
-                                block=T, lag=0, zero_phase=zero_phase)
+                                noise_floor_scale=noise_floor_scale, block=T, lag=0, zero_phase=zero_phase)
     smoother.push(np.asarray(fit.global_orient), np.asarray(fit.hand_pose), np.asarray(fit.transl), timestamps_s)
     go, pose, transl = smoother.pop(final=True)
     layer = KeypointLayer(hand_model, dtype=torch.float64)
@@ -368,9 +460,11 @@ class FixedLagSmoother:
     def __init__(self, *, min_cutoff: float = MIN_CUTOFF_HZ, beta: float = BETA, d_cutoff: float = D_CUTOFF_HZ,
                  position_unit_m: float = POSITION_UNIT_M, finger_cutoff_scale: float = FINGER_CUTOFF_SCALE,
                  depth_cutoff_scale: float = DEPTH_CUTOFF_SCALE, depth_speed_weight: float = DEPTH_SPEED_WEIGHT,
-                 orient_beta_scale: float = ORIENT_BETA_SCALE, block: int = SMOOTH_BLOCK_FRAMES,
-                 lag: int = SMOOTH_LAG_FRAMES, zero_phase: bool = True):
+                 orient_beta_scale: float = ORIENT_BETA_SCALE, noise_floor_scale: float = NOISE_FLOOR_SCALE,
+                 block: int = SMOOTH_BLOCK_FRAMES, lag: int = SMOOTH_LAG_FRAMES, zero_phase: bool = True):
         _check_params(min_cutoff, beta, d_cutoff)
+        if not noise_floor_scale >= 0:
+            raise InputError(None, f"FixedLagSmoother: need noise_floor_scale >= 0, got {noise_floor_scale}")
         if block < 1 or lag < 0:
             raise InputError(None, f"FixedLagSmoother: need block >= 1 and lag >= 0, got {block}, {lag}")
         self.block, self.lag, self.unit = int(block), int(lag), float(position_unit_m)
@@ -379,8 +473,13 @@ class FixedLagSmoother:
         self._params = {"go": (min_cutoff, beta * orient_beta_scale, d_cutoff), "pose": (finger, beta, d_cutoff),
                         "transl": (_translation_cutoffs(min_cutoff, depth_cutoff_scale), beta, d_cutoff)}
         self._speed_weights = _translation_speed_weights(depth_speed_weight)
+        self._noise = None if noise_floor_scale == 0 else {
+            "go": _NoiseFloor(noise_floor_scale, NOISE_WINDOW_FRAMES, rotation=True),
+            "pose": _NoiseFloor(noise_floor_scale, NOISE_WINDOW_FRAMES, rotation=True),
+            "transl": _NoiseFloor(noise_floor_scale, NOISE_WINDOW_FRAMES, rotation=False, weights=self._speed_weights)}
         self._state = {}  # forward-pass state per signal
         self._fwd = {"go": [], "pose": [], "transl": []}  # forward results of frames not yet popped
+        self._floor = {"go": [], "pose": [], "transl": []}  # their speed floors (with a noise floor)
         self._ts: list[float] = []  # their timestamps (and the last popped one's, for dt)
         self._last_t: float | None = None
         self.popped = 0  # frames returned so far
@@ -401,11 +500,15 @@ class FixedLagSmoother:
                    "transl": _ray_depth(np.asarray(transl, dtype=np.float64), self.unit)}
         for name, x in signals.items():
             lo, b, dc = self._params[name]
+            floor = None
+            if self._noise is not None:  # per sample; a track's first has no step (dt: any)
+                floor = self._noise[name](x, dt if prev_t is not None else np.concatenate([[1.0], dt]))
+                self._floor[name].extend(floor)
             if name == "transl":
                 out, self._state[name] = _one_euro_causal(x, dt, lo, b, dc, 1, self._state.get(name),
-                                                          speed_weights=self._speed_weights)
+                                                          speed_weights=self._speed_weights, speed_floor=floor)
             else:
-                out, self._state[name] = _rot_causal(x, dt, lo, b, dc, self._state.get(name))
+                out, self._state[name] = _rot_causal(x, dt, lo, b, dc, self._state.get(name), speed_floor=floor)
             self._fwd[name].extend(out)
         self._ts.extend(ts.tolist())
         self._last_t = float(ts[-1])
@@ -428,13 +531,16 @@ class FixedLagSmoother:
                     continue
                 lo, b, dc = self._params[name]
                 x = np.stack(self._fwd[name][:end])[::-1].copy()
-                out = (_one_euro_causal(x, dt, lo, b, dc, 1, speed_weights=self._speed_weights)[0] if name == "transl"
-                       else _rot_causal(x, dt, lo, b, dc)[0])
+                # the backward pass opens as the forward one did: the raw signal's noise floors
+                floor = np.stack(self._floor[name][:end])[::-1] if self._noise is not None else None
+                out = (_one_euro_causal(x, dt, lo, b, dc, 1, speed_weights=self._speed_weights, speed_floor=floor)[0]
+                       if name == "transl" else _rot_causal(x, dt, lo, b, dc, speed_floor=floor)[0])
                 back[name] = out[::-1][:m]
             pieces.append((_quat_to_aa(back["go"]), _quat_to_aa(back["pose"]).reshape(m, 45),
                            _from_ray_depth(back["transl"], self.unit)))
             for name in self._fwd:
                 del self._fwd[name][:m]
+                del self._floor[name][:m]
             del self._ts[:m]
             self.popped += m
         if not pieces:
@@ -443,5 +549,5 @@ class FixedLagSmoother:
 
 
 __all__ = ["BETA", "DEPTH_CUTOFF_SCALE", "DEPTH_REF_M", "DEPTH_SPEED_WEIGHT", "D_CUTOFF_HZ", "FINGER_CUTOFF_SCALE", "FixedLagSmoother",
-           "MIN_CUTOFF_HZ", "ORIENT_BETA_SCALE", "SMOOTH_BLOCK_FRAMES", "SMOOTH_LAG_FRAMES", "one_euro", "one_euro_rotations",
+           "MIN_CUTOFF_HZ", "NOISE_FLOOR_SCALE", "NOISE_WINDOW_FRAMES", "ORIENT_BETA_SCALE", "SMOOTH_BLOCK_FRAMES", "SMOOTH_LAG_FRAMES", "one_euro", "one_euro_rotations",
            "one_euro_translation", "smooth_track"]

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import HandmocapError, InputError, OutputError
 from ..motion import CameraInfo, Motion, Track
-from .filters import DEPTH_CUTOFF_SCALE, DEPTH_SPEED_WEIGHT, ORIENT_BETA_SCALE
+from .filters import DEPTH_CUTOFF_SCALE, DEPTH_SPEED_WEIGHT, NOISE_FLOOR_SCALE, ORIENT_BETA_SCALE
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +36,12 @@ class FilterOptions:
     depth_cutoff_scale: float = DEPTH_CUTOFF_SCALE  # the hand's distance: min_cutoff times this
     depth_speed_weight: float = DEPTH_SPEED_WEIGHT  # how much the distance's own speed opens the filter
     orient_beta_scale: float = ORIENT_BETA_SCALE  # the hand's orientation: beta times this
+    noise_floor_scale: float = NOISE_FLOOR_SCALE  # speed counts above this times each signal's noise
 
     def filter_args(self) -> dict:
         """The keyword arguments of `filters.smooth_track` / `FixedLagSmoother` these options set."""
         return {k: getattr(self, k) for k in ("min_cutoff", "beta", "d_cutoff", "depth_cutoff_scale",
-                                              "depth_speed_weight", "orient_beta_scale")}
+                                              "depth_speed_weight", "orient_beta_scale", "noise_floor_scale")}
 
 
 @dataclass(frozen=True)

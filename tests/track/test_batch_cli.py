@@ -134,6 +134,8 @@ BAD_OPTIONS = [
     (["--hand-length", "0.5"], "--hand-length"),
     (["--estimator", "magic"], "--estimator"),
     (["--stream", "-1"], "--stream"),
+    (["--noise-floor", "-0.5"], "--noise-floor"),
+    (["--beta", "-1"], "--beta"),
     (["--fov", "abc"], "--fov"),
     (["--out", "{a_file}"], "--out"),
 ]

@@ -412,16 +412,23 @@ def clip_motion(person, sides, camera, key_dt, hfov, frames, size, rng, tries: i
     raise RuntimeError(f"no clip motion with the hands in view after {tries} tries")
 
 
+def clip_stem(name: str, variant: int = 0) -> str:
+    """File stem of clip `name` of CLIPS: another subject, motion and look per variant."""
+    return name if variant == 0 else f"{name}_v{variant}"
+
+
 def render_clip(split: str, name: str, out: Path, samples: int = 8, threads: int = 2,
-                frames: int | None = None, size: tuple[int, int] = (480, 360), log=print) -> None:
-    """Render clip `name` of CLIPS to out/clips/<name>.{mp4,gt.npz,calib.json}."""
+                frames: int | None = None, size: tuple[int, int] = (480, 360), log=print, variant: int = 0) -> None:
+    """Render clip `name` of CLIPS to out/clips/<clip_stem>.{mp4,gt.npz,calib.json}."""
     import time
 
     from tools.render_hand_video import calib_json, encode_mp4
 
     sides, camera, key_dt, hfov = CLIPS[name]
     frames = frames or CLIP_FRAMES
-    c = 500 + sorted(CLIPS).index(name)  # subject ids apart from the stills' chunks
+    # subject ids apart from the stills' chunks (< 500) and from the other clips and variants
+    c = 500 + sorted(CLIPS).index(name) + 10 * variant
+    name = clip_stem(name, variant)
     rng = np.random.default_rng(SPLIT_SEEDS[split] + c)
     person = _subject(split, c, rng)
     skin = sc.random_look(rng, 1).skin[0]
