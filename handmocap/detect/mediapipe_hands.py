@@ -16,6 +16,7 @@ confidence, the one per-hand confidence MediaPipe exposes.
 """
 from __future__ import annotations
 
+import atexit
 import functools
 import sys
 import threading
@@ -125,6 +126,50 @@ def _quiet_wanted() -> bool:
     return os.environ.get("HANDMOCAP_MEDIAPIPE_LOGS", "") != "1"
 
 
+class _GraphPool:
+    """Single-hand VIDEO landmarkers kept for the next detector of this process (the next
+    video of a batch, a detector's reset): building one costs ~0.1 s, the first frame of every
+    video waited for two. Each comes with the smallest timestamp it accepts next (VIDEO mode
+    wants them rising for the life of the graph; a detector adds it to its own frame times)
+    and without tracking state: it was shown a blank frame before it came back, so its next
+    frame runs palm detection, as a new one's does."""
+
+    MAX_IDLE = 4  # per configuration: two hands tracked + one searching, and one spare
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._idle: dict = {}  # configuration -> [(landmarker, next_ms)]
+
+    def take(self, key):
+        """(landmarker, next_ms) or None."""
+        with self._lock:
+            idle = self._idle.get(key)
+            return idle.pop() if idle else None
+
+    def give(self, key, landmarker, next_ms: int) -> bool:
+        """Keep `landmarker` for later; False when enough are kept (the caller closes it)."""
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            if len(idle) >= self.MAX_IDLE:
+                return False
+            idle.append((landmarker, int(next_ms)))
+            return True
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for landmarkers in idle.values():
+            for landmarker, _ in landmarkers:
+                try:
+                    landmarker.close()
+                except Exception:  # interpreter shutdown
+                    pass
+
+
+_GRAPHS = _GraphPool()
+atexit.register(_GRAPHS.close)
+
+
 @dataclass
 class _Result:
     """The fields of MediaPipe's HandLandmarkerResult that `detect` reads, gathered from
@@ -216,6 +261,7 @@ class MediaPipeHandDetector:
         self._landmarkers: dict[tuple[bool, int], object] = {}  # (video?, num_hands) -> HandLandmarker
         self._cold: set[int] = set()  # ids of landmarkers that have not returned a hand yet
         self._used_ms: dict[int, int] = {}  # landmarker id -> the last VIDEO timestamp it was given
+        self._offset_ms: dict[int, int] = {}  # pooled single-hand landmarker id -> added to its timestamps
         self._last_ms = -1
         self._last_index = None
         # per-hand tracking (video mode, max_hands > 1, search_every > 1): one single-hand
@@ -243,7 +289,21 @@ class MediaPipeHandDetector:
     def _per_hand(self) -> bool:
         return self.mode == "video" and self.max_hands > 1 and self.search_every > 1
 
+    def _graph_key(self) -> tuple:
+        return (self.model, self._conf)
+
     def _create(self, num_hands: int, video: bool):
+        if video and num_hands == 1:  # a single-hand VIDEO graph: one kept from an earlier detector if any
+            kept = _GRAPHS.take(self._graph_key())
+            if kept is not None:
+                landmarker, self._offset_ms[id(kept[0])] = kept
+                return landmarker
+            landmarker = self._build(num_hands, video)
+            self._offset_ms[id(landmarker)] = 0
+            return landmarker
+        return self._build(num_hands, video)
+
+    def _build(self, num_hands: int, video: bool):
         from mediapipe.tasks.python import BaseOptions, vision
 
         running = vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE
@@ -281,7 +341,8 @@ class MediaPipeHandDetector:
         if ms is not None:
             self._used_ms[id(landmarker)] = ms
         with _quiet_native_stderr(id(landmarker) in self._cold and _quiet_wanted()):
-            result = landmarker.detect(mp_image) if ms is None else landmarker.detect_for_video(mp_image, ms)
+            result = (landmarker.detect(mp_image) if ms is None
+                      else landmarker.detect_for_video(mp_image, ms + self._offset_ms.get(id(landmarker), 0)))
         if result.hand_landmarks:
             self._cold.discard(id(landmarker))
         return result
@@ -399,17 +460,40 @@ class MediaPipeHandDetector:
         """Free the MediaPipe graph (idempotent)."""
         self._drop_spares()
         if self._landmarker is not None:
+            # the per-hand pool's idle ones found no hand last: they hold no tracking state
+            idle = {id(lm) for lm in self._idle}
             for landmarker in self._landmarkers.values():
-                landmarker.close()
+                self._release(landmarker, blank=id(landmarker) not in idle)
             self._landmarkers = {}
             self._trackers, self._idle = [], []
             self._landmarker = None
 
+    def _release(self, landmarker, blank: bool = True) -> None:
+        """Keep a single-hand VIDEO landmarker for this process's next detector (`_GraphPool`:
+        shown a blank frame first unless `blank` is False, so that no tracking state comes
+        along), or close it."""
+        offset = self._offset_ms.pop(id(landmarker), None)
+        if offset is None:  # not a kind that is kept
+            landmarker.close()
+            return
+        used = self._used_ms.get(id(landmarker))
+        next_ms = offset if used is None else offset + used + 1
+        if blank and used is not None:
+            try:
+                landmarker.detect_for_video(self._mp.Image(image_format=self._mp.ImageFormat.SRGB,
+                                                           data=np.zeros((64, 64, 3), np.uint8)), next_ms)
+            except Exception:  # a graph that fails here is not worth keeping
+                landmarker.close()
+                return
+            next_ms += 1
+        if not _GRAPHS.give(self._graph_key(), landmarker, next_ms):
+            landmarker.close()
+
     def _drop_spares(self) -> None:
-        """Close the pool landmarkers made in the background but never used, end their thread."""
+        """Keep (or close) the pool landmarkers made in the background but never used, end their thread."""
         for future in getattr(self, "_spares", ()):
             if not future.cancel() and future.exception() is None:
-                future.result().close()
+                self._release(future.result(), blank=False)
         self._spares = []
         if getattr(self, "_maker", None) is not None:
             self._maker.shutdown(wait=True)

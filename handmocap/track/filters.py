@@ -68,11 +68,11 @@ DEPTH_SPEED_WEIGHT = 0.3
 # acceleration error 3.42 -> 2.49 mm/frame^2; PA-MPJPE unchanged (0.1: 13.0 / 84.4 / 21.06).
 ORIENT_BETA_SCALE = 0.2
 # The speed that opens the filter (beta) is the speed above the signal's own noise. A signal's
-# noise level is the median size of its third difference (the change of its frame-to-frame
-# change of step) over the last NOISE_WINDOW_FRAMES frames: noise changes it by about 4.5x its
-# own size, smooth motion at 30 fps hardly (a 1 Hz swing: by 0.26^3 of its size; second
-# differences let fast swings pass for noise). NOISE_FLOOR_SCALE times that level per second
-# is taken off the speed before beta (rotations: off each joint's angular speed; translation:
+# noise level is the median size of its third difference (NOISE_DIFF_ORDER) over the last
+# NOISE_WINDOW_FRAMES frames: white noise of size s gives third differences of about 4.5 s, a
+# smooth swing of amplitude A at f Hz about A (2 pi f / fps)^3 (0.009 A at 1 Hz and 30 fps;
+# second differences, 0.04 A, let fast swings pass for noise). NOISE_FLOOR_SCALE times that
+# level per second is taken off the speed before beta (rotations: off each joint's angular speed; translation:
 # off each of ray x, ray y and log-depth, so the depth's noise does not hold back the precise
 # ray). 0.2 is about twice the speed that noise alone gives the filter. Chosen on the people
 # set's TRAIN clips (10: three variants of both_hands, fast_motion, right_hand and the
@@ -257,8 +257,8 @@ def _rot_causal(q, dt, min_cutoff, beta, d_cutoff, state=None, speed_floor=None)
 
 class _NoiseFloor:
     """One signal's speed floor per sample (see NOISE_FLOOR_SCALE): `scale` times the median
-    size of its second difference over the last `window` samples, per second. Fed the raw
-    samples a piece at a time; the floors do not depend on how the signal is cut.
+    size of its NOISE_DIFF_ORDER-th difference over the last `window` samples, per second.
+    Fed the raw samples a piece at a time; the floors do not depend on how the signal is cut.
 
     rotation: samples are unit quaternions (..., 4), steps their body-frame rotation vectors,
     and one floor goes with each rotation's angular speed; else samples are vectors (..., d),
@@ -268,8 +268,8 @@ class _NoiseFloor:
     def __init__(self, scale: float, window: int, rotation: bool, weights=None):
         self.scale, self.window, self.rotation, self.weights = float(scale), int(window), rotation, weights
         self._last = None  # the last raw sample
-        self._step = None  # the step into it
-        self._sizes = None  # second-difference sizes of the last window - 1 samples (NaN: none)
+        self._steps = None  # the last NOISE_DIFF_ORDER - 1 steps
+        self._sizes = None  # difference sizes of the last window - 1 samples (NaN: none)
 
     def __call__(self, x: np.ndarray, dt: np.ndarray) -> np.ndarray:
         """x: (n, ..., 4 or d) samples; dt: (n,) seconds since each one's predecessor (any
@@ -280,13 +280,13 @@ class _NoiseFloor:
             steps = _quat_to_aa(_quat_mul(_quat_conj(seq[:-1]), seq[1:]))
         else:
             steps = (seq[1:] - seq[:-1]) * (1.0 if self.weights is None else self.weights)
-        if self._step is not None:
-            steps = np.concatenate([self._step, steps])
-        second = np.diff(steps, n=NOISE_DIFF_ORDER - 1, axis=0)
-        second = np.linalg.norm(second, axis=-1, keepdims=True) if self.rotation else np.abs(second)
-        sizes = np.full((len(x),) + second.shape[1:], np.nan)  # a track's first samples have none
-        if len(second):
-            sizes[len(x) - len(second):] = second
+        if self._steps is not None:
+            steps = np.concatenate([self._steps, steps])
+        diffs = np.diff(steps, n=NOISE_DIFF_ORDER - 1, axis=0)
+        diffs = np.linalg.norm(diffs, axis=-1, keepdims=True) if self.rotation else np.abs(diffs)
+        sizes = np.full((len(x),) + diffs.shape[1:], np.nan)  # a track's first samples have none
+        if len(diffs):
+            sizes[len(x) - len(diffs):] = diffs
         old = self._sizes if self._sizes is not None else np.full((self.window - 1,) + sizes.shape[1:], np.nan)
         seen = np.concatenate([old, sizes])
         windows = np.lib.stride_tricks.sliding_window_view(seen, self.window, axis=0)
@@ -295,7 +295,7 @@ class _NoiseFloor:
             level = np.nan_to_num(np.nanmedian(windows, axis=-1), nan=0.0)
         self._last, self._sizes = x[-1], seen[-(self.window - 1):] if self.window > 1 else seen[:0]
         if len(steps):
-            self._step = steps[-(NOISE_DIFF_ORDER - 1):]
+            self._steps = steps[-(NOISE_DIFF_ORDER - 1):]
         dt = np.asarray(dt, dtype=np.float64).reshape((-1,) + (1,) * (level.ndim - 1))
         return self.scale * level / np.maximum(dt, 1e-9)
 

@@ -226,6 +226,8 @@ def track_input(path: str | Path, options: TrackOptions = TrackOptions(), detect
             done += 1
             if progress:
                 progress(done, info.num_frames)
+        if own_detector:  # its graphs go back to the process's pool while the last frames are drawn
+            detector.close()
         if feed is not None:
             feed.finish()
         if not tracker.fed:

@@ -120,3 +120,29 @@ def test_silencing_native_logs_from_two_threads_restores_stderr():
     t.join()
     after = os.fstat(2)
     assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
+
+
+def test_graphs_kept_for_the_next_video_give_what_new_ones_give(two_hands):
+    """A detector's single-hand VIDEO graphs go back to the process's pool when it closes (a
+    blank frame first) and the next detector takes them: the next video's detections equal
+    those of newly built graphs, bit for bit, and no graph is built for it."""
+    from handmocap.detect import mediapipe_hands as mh
+
+    one = list(open_frames(VIDEOS / "one_hand.mp4", max_frames=20))
+    mh._GRAPHS.close()
+    fresh, _ = _run(one, max_hands=2)  # new graphs (then kept)
+    _run(two_hands, max_hands=2)  # the kept ones track two hands, then go back again
+    built = []
+    real_build = mh.MediaPipeHandDetector._build
+    try:
+        mh.MediaPipeHandDetector._build = lambda self, *a: built.append(a) or real_build(self, *a)
+        again, _ = _run(one, max_hands=2)
+    finally:
+        mh.MediaPipeHandDetector._build = real_build
+    assert built == []
+    assert [len(f.hands) for f in again] == [len(f.hands) for f in fresh]
+    for a, b in zip(again, fresh):
+        for ha, hb in zip(a.hands, b.hands):
+            np.testing.assert_array_equal(ha.keypoints_px, hb.keypoints_px)
+            np.testing.assert_array_equal(ha.keypoints_rel, hb.keypoints_rel)
+            assert ha.handedness == hb.handedness and ha.score == hb.score
