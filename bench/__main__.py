@@ -53,11 +53,11 @@ SPEED_CLIPS = [  # (visible hands, clip, calibration, times looped in full mode:
 def speed_section(repeats: int, quick: bool) -> tuple[str, dict, list[dict]]:
     """Whole pipeline against the detector alone (bench/pipeline.py) per clip and size, and
     where the time goes (bench/stages.py, stages run one after another)."""
-    from .pipeline import figures, looped, measure, table
+    from .pipeline import figures, graph_build_seconds, looped, measure, table
     from .stages import time_stages
 
     OUT.mkdir(parents=True, exist_ok=True)
-    lines, last, entries = [], {}, []
+    lines, last, entries, build_s = [], {}, [], float("nan")
     for hands, video, calib, loops in SPEED_CLIPS:
         if not video.exists():
             continue
@@ -65,6 +65,7 @@ def speed_section(repeats: int, quick: bool) -> tuple[str, dict, list[dict]]:
             src = video if h is None else _scaled(video, h, OUT / f"{video.stem}_{h}p.mp4")
             clip = src if quick else looped(src, loops, OUT / f"{src.stem}_x{loops}.mp4")
             entries.append(figures(measure(clip, calib, hands, repeats)))
+            entries[-1]["graph_build_s"] = build_s = graph_build_seconds()
             r = time_stages(src, calib, "model", out_dir=OUT / "exports")
             T, (W, H) = r["frames"], r["size"]
             total = sum(r["stages"].values())
@@ -79,7 +80,10 @@ def speed_section(repeats: int, quick: bool) -> tuple[str, dict, list[dict]]:
             "frames decoded beforehand; bare MediaPipe: a plain Tasks loop on the same frames and model "
             "files, asked for the number of visible hands. Pipeline: `process_input` with the default "
             "exports (motion file + GLB + preview), its stages after detection streamed a bounded lag "
-            "behind the detector (`handmocap.track.stream`)." + ("" if quick else " Clips looped to 10-12 s."),
+            "behind the detector (`handmocap.track.stream`)." + ("" if quick else " Clips looped to 10-12 s.")
+            + f" MediaPipe builds a landmarker graph in {build_s:.2f} s; a process builds them once and keeps "
+              "them for its next inputs, so these are a batch's inputs after its first (the first input of a "
+              "process waits about two builds more; a third is built in the background).",
             "", table(entries), "", "### Where the time goes",
             "", "Each stage alone, one after another (the offline functions; the pipeline overlaps them)."]
     return "\n".join(head + lines), last, entries

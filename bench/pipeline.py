@@ -7,7 +7,9 @@ Per clip and size:
   shows: the best a user's own loop could do) to show what the wrapper costs;
 - tracking: `track_input` (decode, detect, associate, estimate, DGP, filter), wall clock;
 - whole pipeline: `process_input` with the default exports (motion file + GLB + preview),
-  i.e. what `handmocap track clip.mp4` does for one input, wall clock. The stages after
+  i.e. what `handmocap track clip.mp4` does for one input, wall clock, with the MediaPipe
+  graphs an earlier input of the process built (`graph_build_seconds`: what a process's first
+  input pays more). The stages after
   detection run a bounded lag behind the detector in a second thread (`track.stream`) and
   the preview is drawn from the detector's own frames, so this approaches the detector's
   pace when a core is free for them.
@@ -110,6 +112,25 @@ def figures(m: dict) -> dict:
         "exports": ["motion", *DEFAULT_EXPORTS],
         "lag_frames": _lag_frames(),
     }
+
+
+def graph_build_seconds(repeats: int = 3) -> float:
+    """Median seconds MediaPipe takes to build one single-hand VIDEO landmarker graph. A
+    process builds them once and keeps them for its next inputs (`_GraphPool`), so the
+    pipeline figures are those of a batch's inputs after its first; a process's first input
+    waits about two builds more."""
+    from handmocap.detect.mediapipe_hands import MediaPipeHandDetector
+
+    det = MediaPipeHandDetector(max_hands=1)
+    try:
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            det._build(1, True).close()
+            times.append(time.perf_counter() - t0)
+        return float(statistics.median(times))
+    finally:
+        det.close()
 
 
 def _lag_frames() -> dict:
