@@ -83,7 +83,7 @@ def speed_section(repeats: int, quick: bool) -> tuple[str, dict, list[dict]]:
             "behind the detector (`handmocap.track.stream`)." + ("" if quick else " Clips looped to 10-12 s.")
             + f" MediaPipe builds a landmarker graph in {build_s:.2f} s; a process builds them once and keeps "
               "them for its next inputs, so these are a batch's inputs after its first (the first input of a "
-              "process waits about two builds more; a third is built in the background).",
+              "process waits about two builds more).",
             "", table(entries), "", "### Where the time goes",
             "", "Each stage alone, one after another (the offline functions; the pipeline overlaps them)."]
     return "\n".join(head + lines), last, entries

@@ -99,8 +99,7 @@ _quiet_state = {"depth": 0, "saved": -1}  # fd 2 is process-wide: the first in s
 def _quiet_native_stderr(enabled: bool):
     """Silence MediaPipe's C++ start-up logging (absl/TFLite write straight to fd 2 before
     any log level applies). Only wraps graph creation and the first inference. Safe to
-    nest and to use from several threads at once (a landmarker made in the background while
-    the first frames are detected)."""
+    nest and to use from several threads at once (detectors started in several threads)."""
     if not enabled:
         yield
         return
@@ -271,17 +270,8 @@ class MediaPipeHandDetector:
         self._idle: list = []
         self._since_search = self.search_every
         self.searches = 0  # frames searched for more hands (counts for the benchmark)
-        self._spares: list = []  # futures of pool landmarkers made in the background
-        self._maker = None
         if self._per_hand():
-            # the rest of the pool (a landmarker per tracked hand, one to search with) is made
-            # in a background thread, alongside the first one and the first frames: made when
-            # first needed, the first frame waited ~0.1 s for each (graph creation releases the GIL)
-            from concurrent.futures import ThreadPoolExecutor
-
             self._idle.append(self._single())
-            self._maker = ThreadPoolExecutor(1, thread_name_prefix="handmocap-landmarkers")
-            self._spares = [self._maker.submit(self._create, 1, True) for _ in range(self.max_hands)]
             self._landmarker = self._idle[0]
         else:
             self._landmarker = self._landmarker_for(self.max_hands, self.mode == "video")
@@ -323,9 +313,9 @@ class MediaPipeHandDetector:
         return self._landmarkers[key]
 
     def _single(self):
-        """A new single-hand VIDEO landmarker for the per-hand pool: one made in the
-        background when one is left (waiting for it if need be), else made now."""
-        landmarker = self._spares.pop(0).result() if self._spares else self._create(1, True)
+        """A single-hand VIDEO landmarker for the per-hand pool (one kept from an earlier
+        detector of the process when there is one, `_GraphPool`)."""
+        landmarker = self._create(1, True)
         self._landmarkers[(True, -len(self._landmarkers) - 1)] = landmarker  # closed with the others
         return landmarker
 
@@ -458,7 +448,6 @@ class MediaPipeHandDetector:
 
     def close(self) -> None:
         """Free the MediaPipe graph (idempotent)."""
-        self._drop_spares()
         if self._landmarker is not None:
             # the per-hand pool's idle ones found no hand last: they hold no tracking state
             idle = {id(lm) for lm in self._idle}
@@ -488,16 +477,6 @@ class MediaPipeHandDetector:
             next_ms += 1
         if not _GRAPHS.give(self._graph_key(), landmarker, next_ms):
             landmarker.close()
-
-    def _drop_spares(self) -> None:
-        """Keep (or close) the pool landmarkers made in the background but never used, end their thread."""
-        for future in getattr(self, "_spares", ()):
-            if not future.cancel() and future.exception() is None:
-                self._release(future.result(), blank=False)
-        self._spares = []
-        if getattr(self, "_maker", None) is not None:
-            self._maker.shutdown(wait=True)
-            self._maker = None
 
     def __enter__(self) -> "MediaPipeHandDetector":
         return self

@@ -71,32 +71,9 @@ def test_search_every_is_validated_and_one_means_every_frame(two_hands):
     assert searches == 0 and all(len(d.hands) == 2 for d in dets)
 
 
-def test_pool_landmarkers_made_in_the_background_are_used_and_freed(two_hands):
-    """The landmarkers beyond the first are made in a background thread: the first frame of
-    a two-hand clip takes them (no new graph in its path), and closing a detector whose
-    background graphs were never used ends that thread and frees them."""
-    import threading
-
-    def maker_threads():
-        return [t for t in threading.enumerate() if t.name.startswith("handmocap-landmarkers")]
-
-    with MediaPipeHandDetector(max_hands=2) as det:
-        spares = list(det._spares)
-        assert len(spares) == 2
-        first = det.detect(two_hands[0])
-        assert len(first.hands) == 2
-        # the search for the second hand took a background graph instead of making one
-        assert len(det._landmarkers) == 2 and len(det._spares) == 1
-        assert id(spares[0].result()) in {id(lm) for lm in det._landmarkers.values()}
-    assert not maker_threads()
-    unused = MediaPipeHandDetector(max_hands=2)
-    unused.close()  # right away: the graphs still being made are waited for and closed
-    assert unused._spares == [] and unused._maker is None and not maker_threads()
-
-
 def test_silencing_native_logs_from_two_threads_restores_stderr():
-    """fd 2 is shared by the threads: overlapping quiet sections (a graph made in the
-    background while the first frame is detected) leave it pointing where it did."""
+    """fd 2 is shared by the threads: overlapping quiet sections (two detectors starting in
+    two threads) leave it pointing where it did."""
     import os
     import threading
 
