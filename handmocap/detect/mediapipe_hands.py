@@ -447,7 +447,8 @@ class MediaPipeHandDetector:
                              handedness_score=score, score=score)
 
     def close(self) -> None:
-        """Free the MediaPipe graph (idempotent)."""
+        """Give the single-hand VIDEO graphs to the process's pool (`_GraphPool`), free the
+        others (idempotent)."""
         if self._landmarker is not None:
             # the per-hand pool's idle ones found no hand last: they hold no tracking state
             idle = {id(lm) for lm in self._idle}
