@@ -46,13 +46,13 @@ def test_image_training_step_reduces_loss(data):
     cfg = load_config(TINY, "image")
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.eval()  # batch-norm statistics fixed: the same function before and after
-    first = float(image_losses(model, hand, data, cfg["loss"])["total"])
+    first = float(image_losses(model, hand, data, cfg["loss"])["total"].detach())
     for _ in range(3):
         loss = image_losses(model, hand, data, cfg["loss"])["total"]
         opt.zero_grad()
         loss.backward()
         opt.step()
-    after = float(image_losses(model, hand, data, cfg["loss"])["total"])
+    after = float(image_losses(model, hand, data, cfg["loss"])["total"].detach())
     assert after < first
 
 

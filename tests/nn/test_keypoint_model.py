@@ -47,7 +47,7 @@ def test_training_step_reduces_loss_on_fixed_batch(scenes, mode):
         loss.backward()
         opt.step()
     after = keypoint_step_loss(model, dec, D, scenes, 5, cfg, batch_idx=idx)["total"]
-    assert torch.isfinite(first) and float(after) < float(first)
+    assert torch.isfinite(first) and float(after.detach()) < float(first.detach())
 
 
 def _outputs(model, dec, D, scenes, obs, device="cpu"):
