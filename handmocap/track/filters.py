@@ -107,10 +107,10 @@ def _dts(timestamps, T: int, fps: float | None) -> np.ndarray:
     return dt
 
 
-def _check_params(min_cutoff, beta, d_cutoff):
-    if not (min_cutoff > 0 and d_cutoff > 0 and beta >= 0):
-        raise InputError(None, f"One-Euro filter: need min_cutoff > 0, d_cutoff > 0, beta >= 0; "
-                               f"got {min_cutoff}, {d_cutoff}, {beta}")
+def _check_params(min_cutoff, beta, d_cutoff, noise_floor_scale=0.0):
+    if not (min_cutoff > 0 and d_cutoff > 0 and beta >= 0 and noise_floor_scale >= 0):
+        raise InputError(None, f"One-Euro filter: need min_cutoff > 0, d_cutoff > 0, beta >= 0, "
+                               f"noise_floor_scale >= 0; got {min_cutoff}, {d_cutoff}, {beta}, {noise_floor_scale}")
 
 
 def _speed(dx: np.ndarray, speed_axes: int) -> np.ndarray:
@@ -305,8 +305,6 @@ def _floors(x: np.ndarray, dt: np.ndarray, scale: float, rotation: bool, weights
     (T-1,), or None when scale is 0."""
     if scale == 0:
         return None
-    if not scale >= 0:
-        raise InputError(None, f"One-Euro filter: need noise_floor_scale >= 0, got {scale}")
     return _NoiseFloor(scale, NOISE_WINDOW_FRAMES, rotation, weights)(x, np.concatenate([[1.0], dt]))
 
 
@@ -325,7 +323,7 @@ def one_euro_rotations(axis_angle, timestamps_s=None, *, fps: float | None = Non
     Returns:
         (T, ..., 3) float64 axis-angle, angles in [0, pi].
     """
-    _check_params(min_cutoff, beta, d_cutoff)
+    _check_params(min_cutoff, beta, d_cutoff, noise_floor_scale)
     aa = np.asarray(axis_angle, dtype=np.float64)
     if aa.ndim < 2 or aa.shape[-1] != 3:
         raise ShapeError("axis_angle", "(T, ..., 3)", aa.shape)
@@ -360,7 +358,7 @@ def one_euro_translation(transl, timestamps_s, *, min_cutoff: float = MIN_CUTOFF
     Returns:
         (T, 3) float64 metres.
     """
-    _check_params(min_cutoff, beta, d_cutoff)
+    _check_params(min_cutoff, beta, d_cutoff, noise_floor_scale)
     transl = np.asarray(transl, dtype=np.float64)
     if transl.ndim != 2 or transl.shape[1] != 3:
         raise ShapeError("transl", "(T, 3)", transl.shape)
@@ -462,9 +460,7 @@ class FixedLagSmoother:
                  depth_cutoff_scale: float = DEPTH_CUTOFF_SCALE, depth_speed_weight: float = DEPTH_SPEED_WEIGHT,
                  orient_beta_scale: float = ORIENT_BETA_SCALE, noise_floor_scale: float = NOISE_FLOOR_SCALE,
                  block: int = SMOOTH_BLOCK_FRAMES, lag: int = SMOOTH_LAG_FRAMES, zero_phase: bool = True):
-        _check_params(min_cutoff, beta, d_cutoff)
-        if not noise_floor_scale >= 0:
-            raise InputError(None, f"FixedLagSmoother: need noise_floor_scale >= 0, got {noise_floor_scale}")
+        _check_params(min_cutoff, beta, d_cutoff, noise_floor_scale)
         if block < 1 or lag < 0:
             raise InputError(None, f"FixedLagSmoother: need block >= 1 and lag >= 0, got {block}, {lag}")
         self.block, self.lag, self.unit = int(block), int(lag), float(position_unit_m)

@@ -51,6 +51,8 @@ def test_shapes_timestamps_and_speed_axes():
         one_euro(x, ts[::-1])
     with pytest.raises(InputError, match="min_cutoff"):
         one_euro(x, fps=FPS, min_cutoff=0.0)
+    with pytest.raises(InputError, match="noise_floor_scale"):
+        one_euro_rotations(np.zeros((5, 3)), fps=FPS, noise_floor_scale=-1.0)
     with pytest.raises(ShapeError):
         one_euro(x, ts[:10])
     with pytest.raises(ShapeError):
