@@ -91,34 +91,23 @@ def _as_rgb(image) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-_quiet_lock = threading.Lock()
-_quiet_state = {"depth": 0, "saved": -1}  # fd 2 is process-wide: the first in silences, the last out restores
-
-
 @contextmanager
 def _quiet_native_stderr(enabled: bool):
     """Silence MediaPipe's C++ start-up logging (absl/TFLite write straight to fd 2 before
-    any log level applies). Only wraps graph creation and the first inference. Safe to
-    nest and to use from several threads at once (detectors started in several threads)."""
+    any log level applies). Only wraps graph creation and the first inference."""
     if not enabled:
         yield
         return
-    with _quiet_lock:
-        if _quiet_state["depth"] == 0:
-            sys.stderr.flush()
-            _quiet_state["saved"] = os.dup(2)
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 2)
-            os.close(devnull)
-        _quiet_state["depth"] += 1
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
     try:
+        os.dup2(devnull, 2)
         yield
     finally:
-        with _quiet_lock:
-            _quiet_state["depth"] -= 1
-            if _quiet_state["depth"] == 0:
-                os.dup2(_quiet_state["saved"], 2)
-                os.close(_quiet_state["saved"])
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _quiet_wanted() -> bool:

@@ -71,34 +71,6 @@ def test_search_every_is_validated_and_one_means_every_frame(two_hands):
     assert searches == 0 and all(len(d.hands) == 2 for d in dets)
 
 
-def test_silencing_native_logs_from_two_threads_restores_stderr():
-    """fd 2 is shared by the threads: overlapping quiet sections (two detectors starting in
-    two threads) leave it pointing where it did."""
-    import os
-    import threading
-
-    from handmocap.detect.mediapipe_hands import _quiet_native_stderr
-
-    before = os.fstat(2)
-    inside, release = threading.Event(), threading.Event()
-
-    def background():
-        with _quiet_native_stderr(True):
-            inside.set()
-            release.wait(5)
-
-    t = threading.Thread(target=background)
-    t.start()
-    inside.wait(5)
-    with _quiet_native_stderr(True):  # enters while the other is inside, leaves first
-        assert os.fstat(2).st_ino == os.stat(os.devnull).st_ino
-    assert os.fstat(2).st_ino == os.stat(os.devnull).st_ino  # still silenced for the other
-    release.set()
-    t.join()
-    after = os.fstat(2)
-    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
-
-
 def test_graphs_kept_for_the_next_video_give_what_new_ones_give(two_hands):
     """A detector's single-hand VIDEO graphs go back to the process's pool when it closes (a
     blank frame first) and the next detector takes them: the next video's detections equal
