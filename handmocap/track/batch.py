@@ -213,12 +213,44 @@ def _work(path, out_dir, options, exports, overwrite, root) -> InputResult:
             os._exit(exc.exit_code)
 
 
+# imported once by the fork server, so each worker forked from it starts with them loaded
+_WORKER_PRELOAD = ["handmocap.track.pipeline", "torch", "cv2", "mediapipe"]
+
+
+def _start_worker(log_level: int, log_format: str | None) -> None:
+    """Process-pool initializer: the signal rules of `interrupt.init_worker`, and the
+    parent's logging (a worker from the fork server does not inherit it)."""
+    import logging
+
+    interrupt.init_worker()
+    if log_format is not None:
+        logging.basicConfig(level=log_level, format=log_format)
+
+
+def _pool(jobs: int):
+    """A process pool whose workers fork from a fork server: a clean process that imported
+    the stages once. Forked from this process, a worker would inherit MediaPipe's threads
+    and locks whenever this process has run a detector already (a library caller's earlier
+    input): it then aborts at its first detection (absl's mutex check)."""
+    import logging
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_WORKER_PRELOAD)
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if h.formatter is not None), None)
+    log_format = handler.formatter._fmt if handler is not None else None
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_start_worker,
+                               initargs=(root.level, log_format))
+
+
 def _run_parallel(todo, out_dir, options, exports, overwrite, jobs, results, in_flight, echo) -> None:
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
 
     pending = deque(todo)
-    pool = ProcessPoolExecutor(max_workers=jobs, initializer=interrupt.init_worker)
+    pool = _pool(jobs)
     running: dict = {}  # future -> (i, path, root); at most `jobs`, so each one is working
     clean = False
     try:
@@ -246,7 +278,7 @@ def _run_parallel(todo, out_dir, options, exports, overwrite, jobs, results, in_
                 _finish(i, result, results, in_flight, echo)
             if broken:  # start a fresh pool for the rest
                 _stop_pool(pool)
-                pool = ProcessPoolExecutor(max_workers=jobs, initializer=interrupt.init_worker)
+                pool = _pool(jobs)
         clean = True
     finally:
         if clean:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -164,3 +165,24 @@ def test_debug_prints_the_traceback_instead(monkeypatch, capsys):
     assert line == "internal error: ValueError: boom"
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err and "ValueError: boom" in err
+
+
+@pytest.mark.slow
+def test_parallel_batch_after_this_process_ran_the_detector(tmp_path):
+    """A library caller that tracked something in-process (MediaPipe's threads and locks now
+    exist here) and then runs a parallel batch: the workers start from a fork server, not a
+    fork of this process, so they detect (forked ones aborted on absl's mutex check)."""
+    from handmocap.track.batch import run_batch
+
+    clip = Path(__file__).resolve().parents[1] / "data" / "videos" / "one_hand.mp4"
+    options = TrackOptions(max_frames=6, intrinsics=60.0)
+    first = run_batch([clip], tmp_path / "first", options, ["npz"], jobs=1, echo=lambda line: None)
+    assert first[0].ok, first[0].error
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for k in range(2):
+        shutil.copy(clip, folder / f"c{k}.mp4")
+    results = run_batch([folder], tmp_path / "out", options, ["npz"], jobs=2, echo=lambda line: None)
+    assert [r.ok for r in results] == [True, True], [r.error for r in results]
+    assert all(r.hands_found == 1.0 for r in results)
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.motion.npz")) == ["c0.motion.npz", "c1.motion.npz"]
