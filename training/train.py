@@ -186,12 +186,15 @@ def keypoint_setup(cfg: dict, hand_model=None):
 
 
 def keypoint_step_loss(model, decoder, D, scenes: dict, step_seed: int, cfg: dict, batch_idx=None,
-                       pairs: dict | None = None) -> dict:
+                       pairs: dict | None = None, bank: dict | None = None) -> dict:
     """Losses of one batch (fresh detector noise from `step_seed`).
 
     With `pairs` (`training.pairs.load_detector_pairs`), a share `data.pairs.fraction` of the
     batch is real detector output with its ground truth instead of synthetic noise (1.0:
-    detector output only; the synthetic-only / detector-only / both ablation).
+    detector output only; the synthetic-only / detector-only / both ablation). With `bank`
+    (`training.borrowed_noise.error_bank` of the pairs), a share `data.borrowed.fraction` of
+    the synthetic hands is seen through errors borrowed from real pairs instead of the
+    hand-made noise model.
     """
     from handmocap.nn.keypoint_model import run_keypoint_model
 
@@ -204,6 +207,11 @@ def keypoint_step_loss(model, decoder, D, scenes: dict, step_seed: int, cfg: dic
         batch_idx = torch.randint(0, n, (int(cfg["optim"]["batch_size"]),), generator=g)
     batch = index_scenes(scenes, batch_idx)
     obs = detector_observation(batch, g, NoiseConfig(**cfg.get("noise", {})))
+    if bank is not None:
+        from .borrowed_noise import borrow_into
+
+        bc = cfg["data"]["borrowed"]
+        obs = borrow_into(obs, batch, bank, float(bc.get("fraction", 0.3)), g, int(bc.get("k", 16)))
     if pairs is not None:
         from .pairs import mix_pairs
 
@@ -234,6 +242,13 @@ def train_keypoints(cfg: dict, resume: bool = True, progress: bool = True, max_s
         from .pairs import load_detector_pairs
 
         pairs = load_detector_pairs(cfg["data"]["pairs"]["path"], hand_model, definition=model.config.definition)
+    bank = None
+    if cfg["data"].get("borrowed"):  # errors of the pairs, lent to synthetic hands
+        from .borrowed_noise import error_bank
+
+        if pairs is None:
+            raise InputError(None, "data.borrowed needs data.pairs (the errors are the pairs')")
+        bank = error_bank(pairs)
     val = make_scenes(int(cfg["val"]["scenes"]), int(cfg["val"]["seed"]), hand_model,
                       definition=model.config.definition)
     if cfg["val"].get("pairs"):  # held-out subjects' detector pairs: `best.pt` is chosen on them
@@ -275,7 +290,7 @@ def train_keypoints(cfg: dict, resume: bool = True, progress: bool = True, max_s
     model.train()
     try:
         while step < stop_at:
-            losses = keypoint_step_loss(model, decoder, D, scenes, seed * 1_000_003 + step, cfg, pairs=pairs)
+            losses = keypoint_step_loss(model, decoder, D, scenes, seed * 1_000_003 + step, cfg, pairs=pairs, bank=bank)
             _optimizer_step(model, opt, sched, losses["total"], float(o["clip"]))
             step += 1
             for k, v in losses.items():
