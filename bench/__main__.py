@@ -222,6 +222,7 @@ def main(argv=None) -> None:
     copies = 2 if args.quick else 4
     folder = jobs.folder_throughput(Path("examples/hand_wave.mp4"), copies, calib=Path("examples/hand_wave.calib.json"))
     acc = accuracy.run(quick=args.quick)
+    exact = accuracy.exact_keypoints(quick=args.quick)
     pck_plot(acc, OUT / "pck.png")
     mem = memory.peak_memory((5, 20) if args.quick else (10, 120, 600))
     from . import eval_set
@@ -229,7 +230,8 @@ def main(argv=None) -> None:
     people = eval_set.report_section(quick=args.quick, json_path=OUT / "eval_set.json")
     (OUT / "figures.json").write_text(json.dumps({
         "mode": "quick" if args.quick else "full", "speed": entries, "hands": hand_figures,
-        "decode_fps": decoders, "folder_fps_by_jobs": folder, "memory": mem}, indent=1) + "\n")
+        "decode_fps": decoders, "folder_fps_by_jobs": folder, "memory": mem, "exact_keypoints": exact},
+        indent=1) + "\n")
     report = "\n".join([
         "# handmocap benchmark report", "", _machine(), f"- mode: {'quick' if args.quick else 'full'}",
         f"- load average at the end: {' '.join(f'{x:.1f}' for x in __import__('os').getloadavg())} "
@@ -244,6 +246,7 @@ def main(argv=None) -> None:
         "the 3D PCK curve over 0-50 mm, 2D error of the projected keypoints, and jitter as mean "
         "acceleration error; detection once per clip, shared by every variant.", "",
         accuracy.summary_table(acc), "", "![3D PCK](pck.png)", "",
+        "### Exact keypoints: how much of good input the estimator uses", "", accuracy.exact_table(exact), "",
         "## Accuracy on the people evaluation set (stills per view, clips)", people, "",
         "## Peak memory as the video grows", memory.memory_table(mem), "",
         f"(report written in {time.perf_counter() - t0:.0f} s)"])

@@ -7,14 +7,17 @@ range: 50% joint-limit sampler, off-axis pose noise 0.15 rad instead of 0.06, sh
 N(0, 1.5^2)) seen by a perfect detector: its 2D keypoints are the exact projection of the
 landmarks in the detector's definition (`solve.detector_offsets`), its metric 3D keypoints
 the exact landmarks (camera-aligned, centred), every score 1. Prints PA-MPJPE (mm) of the
-model's 21 keypoints against the ground truth, and with `--refine` of the refinement that
-starts from it (`solve.fitting.refine_frames`).
+model's 21 keypoints against the ground truth (the network alone), of the default estimator
+(`nn.estimator.estimate_track`: trusted input refined, on the first 300 hands) and with
+`--refine` of the refinement that starts from the network on every hand
+(`solve.refine.refine_frames`).
 """
 from __future__ import annotations
 
 import json
 import time
 
+import numpy as np
 import torch
 
 EXACT_SEED = 31337
@@ -66,7 +69,17 @@ def pa_mm(keypoints_cam: torch.Tensor, scenes: dict) -> float:
     return 1000 * float(pa_mpjpe(keypoints_cam.double(), scenes["keypoints_cam"].double()).mean())
 
 
-def run(checkpoint=None, n: int = EXACT_SCENES, refine: bool = False) -> dict:
+def default_estimator_pa(checkpoint, hand_model, scenes, obs, n: int) -> float:
+    """PA-MPJPE (mm) of `estimate_track` with its defaults (each of the first n hands a track of
+    its own: trusted input is refined, `nn.estimator.AUTO_REFINE_TRUST`)."""
+    from handmocap.nn.estimator import estimate_track
+
+    kp = [estimate_track(obs["keypoints_px"][i:i + 1], obs["keypoints_rel"][i:i + 1], obs["scores"][i:i + 1],
+                         scenes["K"][i], "right", hand_model, weights_path=checkpoint).keypoints_cam for i in range(n)]
+    return pa_mm(torch.as_tensor(np.concatenate(kp)), {"keypoints_cam": scenes["keypoints_cam"][:n]})
+
+
+def run(checkpoint=None, n: int = EXACT_SCENES, refine: bool = False, default_n: int = 300) -> dict:
     from handmocap.hand import HandModel
 
     torch.set_num_threads(1)
@@ -75,6 +88,11 @@ def run(checkpoint=None, n: int = EXACT_SCENES, refine: bool = False) -> dict:
     t0 = time.time()
     p = model_prediction(checkpoint, hand, scenes, obs)
     out = {"hands": n, "model_pa_mpjpe_mm": pa_mm(p["keypoints_cam"], scenes), "model_s": time.time() - t0}
+    if default_n:
+        t0 = time.time()
+        out["default_hands"] = min(default_n, n)
+        out["default_pa_mpjpe_mm"] = default_estimator_pa(checkpoint, hand, scenes, obs, out["default_hands"])
+        out["default_s"] = time.time() - t0
     if refine:
         from handmocap.solve.refine import refine_frames
 

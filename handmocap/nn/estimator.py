@@ -9,7 +9,12 @@
 
 With `refine=True` the refinement of `solve.refine` runs afterwards, warm-started from the
 model's output: it fits the keypoints, trusting the detector's 3D only as far as it agrees
-with its 2D (exact input is used fully; MediaPipe's is mostly left to the model).
+with its 2D (exact input is used fully; MediaPipe's is mostly left to the model). Without
+it, the frames whose 3D agrees with their 2D at least AUTO_REFINE_TRUST are refined anyway
+(`auto_refine`): such input is worth fitting, and the network alone stops ~5 mm short of the
+hand model's floor on it. MediaPipe never comes near (its world landmarks come from another
+head than its image landmarks: trust 0.00 on every frame of the own and people clips), so
+its results are the network's.
 Unknown intrinsics (K=None): the assumed camera of `camera.weak_perspective` (60 degrees
 across the larger side), as for fitting.
 """
@@ -29,6 +34,9 @@ from ..solve.fitting import FitResult, as_track_tensor, check_track_inputs, hand
 from .checkpoint import default_weights_path, load_keypoint_model
 from .keypoint_model import KeypointDecoder, canonical_input, translate
 
+# `solve.refine.trust_3d` at which a frame is refined without refine=True: exact keypoints
+# 1.0; MediaPipe's relative 2D/3D disagreement of 2-7% of the hand's size gives 0.00
+AUTO_REFINE_TRUST = 0.5
 
 
 @contextmanager
@@ -145,7 +153,7 @@ def _refine(px, rel, sc, K, hand_model, init: dict, camera: str, options=None):
 def estimate_track(keypoints_px, keypoints_rel, scores, K, side: str, hand_model, *, hand_length_m: float | None = None,
                    device: str | torch.device = "cpu", batch_size: int = 256, refine: bool = False, intrinsics=None,
                    image_size: tuple[int, int] | None = None, weights_path=None, refine_options=None,
-                   **_ignored) -> FitResult:
+                   auto_refine: bool = True, **_ignored) -> FitResult:
     """Hand parameters of one track from the keypoint model.
 
     Args:
@@ -161,6 +169,8 @@ def estimate_track(keypoints_px, keypoints_rel, scores, K, side: str, hand_model
             output; the track's shape stays the model's.
         refine_options: `solve.refine.RefineOptions` (None: defaults).
         weights_path: a keypoint-model checkpoint (None: the shipped weights).
+        auto_refine: without `refine`, still refine the frames whose 3D agrees with their 2D
+            (trust >= AUTO_REFINE_TRUST); False: the network's output as it is.
 
     Returns:
         `solve.fitting.FitResult` (numpy float32).
@@ -168,13 +178,14 @@ def estimate_track(keypoints_px, keypoints_rel, scores, K, side: str, hand_model
     with _one_cpu_thread(torch.device(device)):
         return _estimate_track(keypoints_px, keypoints_rel, scores, K, side, hand_model, hand_length_m=hand_length_m,
                                device=device, batch_size=batch_size, refine=refine, intrinsics=intrinsics,
-                               image_size=image_size, weights_path=weights_path, refine_options=refine_options)
+                               image_size=image_size, weights_path=weights_path, refine_options=refine_options,
+                               auto_refine=auto_refine)
 
 
 def _estimate_track(keypoints_px, keypoints_rel, scores, K, side: str, hand_model, *, hand_length_m: float | None = None,
                    device: str | torch.device = "cpu", batch_size: int = 256, refine: bool = False, intrinsics=None,
                    image_size: tuple[int, int] | None = None, weights_path=None, refine_options=None,
-                   **_ignored) -> FitResult:
+                   auto_refine: bool = True, **_ignored) -> FitResult:
     if batch_size < 1:
         raise InputError(None, f"batch_size must be >= 1, got {batch_size}")
     device = torch.device(device)
@@ -191,7 +202,7 @@ def _estimate_track(keypoints_px, keypoints_rel, scores, K, side: str, hand_mode
 
     px_obs, rel_obs, w_in, px_in, rel_in = _prepared(px, rel, sc, side, camera_K)
     p = predict_right(model, decoder, D, px_in, rel_in, w_in, camera_K, batch_size, hand_length_m)
-    return _result(p, side, px_obs, rel_obs, w_in, camera_K, camera, hand_model, refine, refine_options)
+    return _result(p, side, px_obs, rel_obs, w_in, camera_K, camera, hand_model, refine, refine_options, auto_refine)
 
 
 def _prepared(px, rel, sc, side: str, camera_K):
@@ -210,8 +221,10 @@ def _prepared(px, rel, sc, side: str, camera_K):
 
 
 def _result(p: dict, side: str, px_obs, rel_obs, w_in, camera_K, camera: str, hand_model, refine: bool,
-            refine_options) -> FitResult:
-    """`predict_right`'s output back on the track's side (and refined), as a `FitResult`."""
+            refine_options, auto_refine: bool = True) -> FitResult:
+    """`predict_right`'s output back on the track's side (and refined: every frame with
+    `refine`, else those of trust >= AUTO_REFINE_TRUST unless auto_refine is False), as a
+    `FitResult`."""
     if side == "left":
         p["global_orient"] = mirror_axis_angle(p["global_orient"])
         p["hand_pose"] = mirror_axis_angle(p["hand_pose"])
@@ -229,9 +242,32 @@ def _result(p: dict, side: str, px_obs, rel_obs, w_in, camera_K, camera: str, ha
     size = hand_size_px(px_obs, w_in)
     conf = w_in * p["weights"] * torch.exp(-0.5 * (err / (0.1 * size[:, None])) ** 2)
     f32 = lambda t: t.detach().to("cpu", torch.float32).numpy()  # noqa: E731
-    return FitResult(global_orient=f32(p["global_orient"]), hand_pose=f32(p["hand_pose"]), betas=f32(p["betas"][0]),
-                     transl=f32(p["transl"]), keypoints_cam=f32(p["keypoints_cam"]), confidence=f32(conf),
-                     reprojection_px=f32(reproj), camera=camera)
+    fit = FitResult(global_orient=f32(p["global_orient"]), hand_pose=f32(p["hand_pose"]), betas=f32(p["betas"][0]),
+                    transl=f32(p["transl"]), keypoints_cam=f32(p["keypoints_cam"]), confidence=f32(conf),
+                    reprojection_px=f32(reproj), camera=camera)
+    return _refine_trusted(fit, p, px_obs, rel_obs, w_in, camera_K, camera, hand_model, refine_options) \
+        if auto_refine else fit
+
+
+def _refine_trusted(fit: FitResult, p: dict, px_obs, rel_obs, w_in, camera_K, camera: str, hand_model,
+                    refine_options) -> FitResult:
+    """`fit` with its frames of trust >= AUTO_REFINE_TRUST replaced by their refinement."""
+    from ..solve.refine import RefineOptions, trust_3d
+
+    o = refine_options or RefineOptions()
+    with torch.no_grad():
+        trust = trust_3d(px_obs, rel_obs, w_in, camera_K, o.trust_sigma, o.agreement_sigma)[0]
+    rows = torch.nonzero(trust >= AUTO_REFINE_TRUST)[:, 0]
+    if len(rows) == 0:
+        return fit
+    K = camera_K if camera_K.dim() == 2 else camera_K[rows]
+    sub = _refine(px_obs[rows], rel_obs[rows], w_in[rows], K, hand_model,
+                  {"global_orient": p["global_orient"][rows], "hand_pose": p["hand_pose"][rows],
+                   "betas": p["betas"][0]}, camera, refine_options)
+    idx = rows.cpu().numpy()
+    for name in ("global_orient", "hand_pose", "transl", "keypoints_cam", "confidence", "reprojection_px"):
+        getattr(fit, name)[idx] = getattr(sub, name)
+    return fit
 
 
 class TrackEstimator:
@@ -251,7 +287,8 @@ class TrackEstimator:
 
     def __init__(self, K, side: str, hand_model, *, hand_length_m: float | None = None,
                  device: str | torch.device = "cpu", refine: bool = False, intrinsics=None,
-                 image_size: tuple[int, int] | None = None, weights_path=None, refine_options=None):
+                 image_size: tuple[int, int] | None = None, weights_path=None, refine_options=None,
+                 auto_refine: bool = True):
         self.device = torch.device(device)
         Kt = None if K is None else as_track_tensor("K", K, torch.float32, self.device)
         check_track_inputs(torch.zeros(1, 21, 2), torch.zeros(1, 21, 3), torch.ones(1, 21), Kt, side, hand_model,
@@ -262,7 +299,7 @@ class TrackEstimator:
         self.decoder = KeypointDecoder(_right_model(hand_model)).to(self.device)
         self.D = torch.tensor(detector_matrix(self.model.config.definition), dtype=torch.float32, device=self.device)
         self.side, self.hand_model, self.hand_length_m = side, hand_model, hand_length_m
-        self.refine, self.refine_options = refine, refine_options
+        self.refine, self.refine_options, self.auto_refine = refine, refine_options, auto_refine
         self.betas = None  # (S,) once fixed
 
     @torch.no_grad()
@@ -302,7 +339,7 @@ class TrackEstimator:
                 p = _to_camera(res, self.decoder, beta)
             px_obs, rel_obs, w_in = piece["obs"]
             return _result(p, self.side, px_obs, rel_obs, w_in, self.camera_K, self.camera, self.hand_model,
-                           self.refine, self.refine_options)
+                           self.refine, self.refine_options, self.auto_refine)
 
 
 __all__ = ["TrackEstimator", "estimate_track", "predict_right"]
