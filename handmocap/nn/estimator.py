@@ -231,9 +231,6 @@ def _result(p: dict, side: str, px_obs, rel_obs, w_in, camera_K, camera: str, ha
         for k in ("transl", "keypoints_cam", "landmarks_cam"):
             p[k] = mirror_points(p[k])
 
-    if refine:
-        return _refine(px_obs, rel_obs, w_in, camera_K, hand_model, {k: p[k] for k in ("global_orient", "hand_pose")} |
-                       {"betas": p["betas"][0]}, camera, refine_options)
 
     # residuals against the observed keypoints: the outputs are back on the track's own side
     err = (project(p["landmarks_cam"], camera_K) - px_obs).norm(dim=-1)
@@ -245,19 +242,25 @@ def _result(p: dict, side: str, px_obs, rel_obs, w_in, camera_K, camera: str, ha
     fit = FitResult(global_orient=f32(p["global_orient"]), hand_pose=f32(p["hand_pose"]), betas=f32(p["betas"][0]),
                     transl=f32(p["transl"]), keypoints_cam=f32(p["keypoints_cam"]), confidence=f32(conf),
                     reprojection_px=f32(reproj), camera=camera)
-    return _refine_trusted(fit, p, px_obs, rel_obs, w_in, camera_K, camera, hand_model, refine_options) \
-        if auto_refine else fit
+    if not (refine or auto_refine):
+        return fit
+    return _refine_rows(fit, p, px_obs, rel_obs, w_in, camera_K, camera, hand_model, refine_options,
+                        everywhere=refine)
 
 
-def _refine_trusted(fit: FitResult, p: dict, px_obs, rel_obs, w_in, camera_K, camera: str, hand_model,
-                    refine_options) -> FitResult:
-    """`fit` with its frames of trust >= AUTO_REFINE_TRUST replaced by their refinement."""
-    from ..solve.refine import RefineOptions, trust_3d
+def _refine_rows(fit: FitResult, p: dict, px_obs, rel_obs, w_in, camera_K, camera: str, hand_model,
+                 refine_options, everywhere: bool) -> FitResult:
+    """`fit` with its frames replaced by their refinement: every frame (`everywhere`), else
+    those of trust >= AUTO_REFINE_TRUST."""
+    if everywhere:
+        rows = torch.arange(px_obs.shape[0], device=px_obs.device)
+    else:
+        from ..solve.refine import RefineOptions, trust_3d
 
-    o = refine_options or RefineOptions()
-    with torch.no_grad():
-        trust = trust_3d(px_obs, rel_obs, w_in, camera_K, o.trust_sigma, o.agreement_sigma)[0]
-    rows = torch.nonzero(trust >= AUTO_REFINE_TRUST)[:, 0]
+        o = refine_options or RefineOptions()
+        with torch.no_grad():
+            trust = trust_3d(px_obs, rel_obs, w_in, camera_K, o.trust_sigma, o.agreement_sigma)[0]
+        rows = torch.nonzero(trust >= AUTO_REFINE_TRUST)[:, 0]
     if len(rows) == 0:
         return fit
     K = camera_K if camera_K.dim() == 2 else camera_K[rows]
