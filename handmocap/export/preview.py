@@ -10,6 +10,7 @@ without anti-aliasing (they tile the surface: shared edges need none; the skelet
 The mesh drawn is a coarse one over the model's own vertices (`PREVIEW_MAX_FACES`)."""
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from pathlib import Path
@@ -168,6 +169,21 @@ def preview_camera(K: np.ndarray, width: int, height: int, max_height: int | Non
     return Wp, Hp, Kp, np.array([sx, sy]), np.array([sx, sy]) * 0.5 - 0.5
 
 
+@functools.lru_cache(maxsize=8)
+def preview_faces(hand_model: str | None, side: str) -> np.ndarray:
+    """(F, 3) the triangles a preview draws for one hand model and side: at most
+    PREVIEW_MAX_FACES over the model's own vertices (`geometry.decimate`). The open hand
+    model's 3,370 made drawing cost more than decoding; 1,500 halve it, and the silhouette
+    stays close (IoU 0.985 on average, 0.977 at the least, random poses at 180 px). Once per
+    process: the decimation takes ~75 ms, a batch of short clips would pay it per input."""
+    from ..geometry.decimate import decimate_faces
+
+    model = HandModel(hand_model, side=side)
+    faces = decimate_faces(model.v_template.numpy(), model.faces.numpy(), PREVIEW_MAX_FACES)
+    faces.setflags(write=False)
+    return faces
+
+
 class PreviewWriter:
     """Draws hands onto preview-sized frames and encodes them (ffmpeg, own process, fed by a
     writer thread), into a hidden file that `finish` moves to `path` (atomic).
@@ -181,21 +197,12 @@ class PreviewWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = self.path.with_name(f".{self.path.name}.partial.mp4")
         self.size, self.K, self.hand_model = (int(width), int(height)), K, hand_model
-        self._faces: dict = {}
         self._proc = _encoder(self.tmp, width - width % 2, height - height % 2, fps)  # yuv420p: even
         self._writer = _PipeWriter(self._proc.stdin, self.path)
 
     def faces(self, side: str) -> np.ndarray:
-        """(F, 3) the triangles drawn for `side`: at most PREVIEW_MAX_FACES over the model's
-        own vertices (`geometry.decimate`). The open hand model's 3,370 made drawing cost
-        more than decoding; 1,500 halve it, and the silhouette stays close (IoU 0.985 on
-        average, 0.977 at the least, random poses at 180 px)."""
-        if side not in self._faces:
-            from ..geometry.decimate import decimate_faces
-
-            model = HandModel(self.hand_model, side=side)
-            self._faces[side] = decimate_faces(model.v_template.numpy(), model.faces.numpy(), PREVIEW_MAX_FACES)
-        return self._faces[side]
+        """(F, 3) the triangles drawn for `side` (`preview_faces`)."""
+        return preview_faces(self.hand_model, side)
 
     def write(self, image: np.ndarray, hands) -> None:
         """Draw `hands` on `image` ((Hp, Wp, 3) uint8 RGB, drawn on in place) and queue it.
