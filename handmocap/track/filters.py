@@ -182,7 +182,7 @@ def one_euro(x, timestamps_s=None, *, fps: float | None = None, min_cutoff: floa
 
 # ------------------------------------------------------------------ quaternions (numpy)
 def _aa_to_quat(aa):
-    angle = np.linalg.norm(aa, axis=-1, keepdims=True)
+    angle = _norm(aa)
     half = 0.5 * angle
     # sin(a/2)/a with its Taylor series near 0
     k = np.where(angle < 1e-8, 0.5 - angle ** 2 / 48, np.sin(half) / np.where(angle < 1e-8, 1.0, angle))
@@ -192,19 +192,27 @@ def _aa_to_quat(aa):
 def _quat_to_aa(q):
     q = np.where(q[..., :1] < 0, -q, q)
     xyz = q[..., 1:]
-    s = np.linalg.norm(xyz, axis=-1, keepdims=True)
+    s = _norm(xyz)
     angle = 2 * np.arctan2(s, q[..., :1])
     scale = np.where(s < 1e-8, 2.0 / np.maximum(q[..., :1], 1e-12), angle / np.where(s < 1e-8, 1.0, s))
     return xyz * scale
 
 
+def _norm(x):
+    """(..., 1) Euclidean norms over the last axis (np.linalg.norm's sum, without its checks:
+    the filters call it per frame on tiny arrays)."""
+    return np.sqrt(np.add.reduce(x * x, axis=-1, keepdims=True))
+
+
 def _quat_mul(a, b):
-    aw, ax, ay, az = np.moveaxis(a, -1, 0)
-    bw, bx, by, bz = np.moveaxis(b, -1, 0)
-    return np.stack([aw * bw - ax * bx - ay * by - az * bz,
-                     aw * bx + ax * bw + ay * bz - az * by,
-                     aw * by - ax * bz + ay * bw + az * bx,
-                     aw * bz + ax * by - ay * bx + az * bw], -1)
+    aw, ax, ay, az = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
+    bw, bx, by, bz = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
+    out = np.empty(np.broadcast_shapes(a.shape, b.shape))
+    out[..., 0] = aw * bw - ax * bx - ay * by - az * bz
+    out[..., 1] = aw * bx + ax * bw + ay * bz - az * by
+    out[..., 2] = aw * by - ax * bz + ay * bw + az * bx
+    out[..., 3] = aw * bz + ax * by - ay * bx + az * bw
+    return out
 
 
 def _quat_conj(q):
@@ -245,12 +253,12 @@ def _rot_causal(q, dt, min_cutoff, beta, d_cutoff, state=None, speed_floor=None)
         (prev, dprev), start = state, 0
     for t in range(start, len(q)):
         step = _quat_to_aa(_quat_mul(_quat_conj(prev), q[t]))  # shortest way, body frame
-        speed = np.linalg.norm(step, axis=-1, keepdims=True) / dt[t]
+        speed = _norm(step) / dt[t]
         dprev = dprev + _alpha(d_cutoff, dt[t]) * (speed - dprev)
         a = _alpha(min_cutoff + beta * (dprev if speed_floor is None else np.maximum(dprev - speed_floor[t], 0.0)),
                    dt[t])
         prev = _quat_mul(prev, _aa_to_quat(a * step))
-        prev = prev / np.linalg.norm(prev, axis=-1, keepdims=True)
+        prev = prev / _norm(prev)
         out[t] = prev
     return out, (prev, dprev)
 
@@ -283,7 +291,7 @@ class _NoiseFloor:
         if self._steps is not None:
             steps = np.concatenate([self._steps, steps])
         diffs = np.diff(steps, n=NOISE_DIFF_ORDER - 1, axis=0)
-        diffs = np.linalg.norm(diffs, axis=-1, keepdims=True) if self.rotation else np.abs(diffs)
+        diffs = _norm(diffs) if self.rotation else np.abs(diffs)
         sizes = np.full((len(x),) + diffs.shape[1:], np.nan)  # a track's first samples have none
         if len(diffs):
             sizes[len(x) - len(diffs):] = diffs
@@ -465,17 +473,20 @@ class FixedLagSmoother:
             raise InputError(None, f"FixedLagSmoother: need block >= 1 and lag >= 0, got {block}, {lag}")
         self.block, self.lag, self.unit = int(block), int(lag), float(position_unit_m)
         self.zero_phase = bool(zero_phase)
+        # the wrist's orientation and the 15 finger rotations are one signal of 16 rotations, each
+        # with its own cutoff and beta: the per-frame loop's cost is in its calls, not its size
         finger = min_cutoff * finger_cutoff_scale
-        self._params = {"go": (min_cutoff, beta * orient_beta_scale, d_cutoff), "pose": (finger, beta, d_cutoff),
+        rot_cutoff = np.array([min_cutoff] + [finger] * 15)[:, None]
+        rot_beta = np.array([beta * orient_beta_scale] + [beta] * 15)[:, None]
+        self._params = {"rot": (rot_cutoff, rot_beta, d_cutoff),
                         "transl": (_translation_cutoffs(min_cutoff, depth_cutoff_scale), beta, d_cutoff)}
         self._speed_weights = _translation_speed_weights(depth_speed_weight)
         self._noise = None if noise_floor_scale == 0 else {
-            "go": _NoiseFloor(noise_floor_scale, NOISE_WINDOW_FRAMES, rotation=True),
-            "pose": _NoiseFloor(noise_floor_scale, NOISE_WINDOW_FRAMES, rotation=True),
+            "rot": _NoiseFloor(noise_floor_scale, NOISE_WINDOW_FRAMES, rotation=True),
             "transl": _NoiseFloor(noise_floor_scale, NOISE_WINDOW_FRAMES, rotation=False, weights=self._speed_weights)}
         self._state = {}  # forward-pass state per signal
-        self._fwd = {"go": [], "pose": [], "transl": []}  # forward results of frames not yet popped
-        self._floor = {"go": [], "pose": [], "transl": []}  # their speed floors (with a noise floor)
+        self._fwd = {"rot": [], "transl": []}  # forward results of frames not yet popped
+        self._floor = {"rot": [], "transl": []}  # their speed floors (with a noise floor)
         self._ts: list[float] = []  # their timestamps (and the last popped one's, for dt)
         self._last_t: float | None = None
         self.popped = 0  # frames returned so far
@@ -491,9 +502,9 @@ class FixedLagSmoother:
         dt = np.diff(np.concatenate([[prev_t], ts])) if prev_t is not None else np.diff(ts)
         if not np.all(np.isfinite(dt)) or np.any(dt <= 0):
             raise InputError(None, "filter: timestamps must be finite and strictly increasing")
-        signals = {"go": _aa_to_quat(np.asarray(global_orient, dtype=np.float64)),
-                   "pose": _aa_to_quat(np.asarray(hand_pose, dtype=np.float64).reshape(n, 15, 3)),
-                   "transl": _ray_depth(np.asarray(transl, dtype=np.float64), self.unit)}
+        rotations = np.concatenate([np.asarray(global_orient, dtype=np.float64).reshape(n, 1, 3),
+                                    np.asarray(hand_pose, dtype=np.float64).reshape(n, 15, 3)], 1)
+        signals = {"rot": _aa_to_quat(rotations), "transl": _ray_depth(np.asarray(transl, dtype=np.float64), self.unit)}
         for name, x in signals.items():
             lo, b, dc = self._params[name]
             floor = None
@@ -521,7 +532,7 @@ class FixedLagSmoother:
             end = have if final else self.block + self.lag
             dt = np.diff(np.asarray(self._ts[:end]))[::-1]
             back = {}
-            for name in ("go", "pose", "transl"):
+            for name in ("rot", "transl"):
                 if not self.zero_phase:
                     back[name] = np.stack(self._fwd[name][:m])
                     continue
@@ -532,8 +543,8 @@ class FixedLagSmoother:
                 out = (_one_euro_causal(x, dt, lo, b, dc, 1, speed_weights=self._speed_weights, speed_floor=floor)[0]
                        if name == "transl" else _rot_causal(x, dt, lo, b, dc, speed_floor=floor)[0])
                 back[name] = out[::-1][:m]
-            pieces.append((_quat_to_aa(back["go"]), _quat_to_aa(back["pose"]).reshape(m, 45),
-                           _from_ray_depth(back["transl"], self.unit)))
+            rot = _quat_to_aa(back["rot"])
+            pieces.append((rot[:, 0], rot[:, 1:].reshape(m, 45), _from_ray_depth(back["transl"], self.unit)))
             for name in self._fwd:
                 del self._fwd[name][:m]
                 del self._floor[name][:m]
