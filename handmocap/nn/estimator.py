@@ -231,7 +231,6 @@ def _result(p: dict, side: str, px_obs, rel_obs, w_in, camera_K, camera: str, ha
         for k in ("transl", "keypoints_cam", "landmarks_cam"):
             p[k] = mirror_points(p[k])
 
-
     # residuals against the observed keypoints: the outputs are back on the track's own side
     err = (project(p["landmarks_cam"], camera_K) - px_obs).norm(dim=-1)
     use = w_in > 0
