@@ -55,10 +55,12 @@ def match(detections, gt_px: np.ndarray, in_view: np.ndarray, hand_px: np.ndarra
     return out
 
 
-def detect_stills(split_dir: Path, log=print, limit: int | None = None, gt: dict | None = None) -> dict:
+def detect_stills(split_dir: Path, log=print, limit: int | None = None, gt: dict | None = None,
+                  second_look: bool = False) -> dict:
     """Run MediaPipe (IMAGE mode) on every still of a split (or the first `limit`); returns
     the arrays above. `gt`: the stills' ground truth (stills.npz keys, image paths relative to
-    `split_dir`; default split_dir/stills.npz)."""
+    `split_dir`; default split_dir/stills.npz). second_look: MediaPipe's second look at each
+    hand, as the photos mode runs it (`MediaPipeHandDetector(second_look=True)`)."""
     from handmocap.detect.mediapipe_hands import MediaPipeHandDetector
     from handmocap.video import Frame
 
@@ -71,7 +73,7 @@ def detect_stills(split_dir: Path, log=print, limit: int | None = None, gt: dict
            "keypoints_rel": np.full((N, 2, 21, 3), np.nan), "handedness": np.full((N, 2), "", dtype="<U5"),
            "handedness_score": np.zeros((N, 2)), "score": np.zeros((N, 2)), "match_px": np.full((N, 2), np.nan),
            "extra_detections": np.zeros(N, int)}
-    with MediaPipeHandDetector(max_hands=2, mode="image") as det:
+    with MediaPipeHandDetector(max_hands=2, mode="image", second_look=second_look) as det:
         for i in range(N):
             bgr = cv2.imread(str(split_dir / str(gt["image"][i])), cv2.IMREAD_COLOR)
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
@@ -96,23 +98,24 @@ def detect_stills(split_dir: Path, log=print, limit: int | None = None, gt: dict
     return out
 
 
-def load_or_detect(split_dir: Path, log=print) -> dict:
+def load_or_detect(split_dir: Path, log=print, second_look: bool = False) -> dict:
     """The cached pairs of a split, computed (and written) when missing or made for other stills
-    (file times are not kept by git, so the image lists are compared)."""
+    (file times are not kept by git, so the image lists are compared); split_dir/detections.npz,
+    or detections_second_look.npz with `second_look`."""
     split_dir = Path(split_dir)
-    path = split_dir / "detections.npz"
+    path = split_dir / ("detections_second_look.npz" if second_look else "detections.npz")
     if path.exists():
         cached = dict(np.load(path))
         if np.array_equal(cached["image"], np.load(split_dir / "stills.npz")["image"]):
             return cached
-    out = detect_stills(split_dir, log=log)
+    out = detect_stills(split_dir, log=log, second_look=second_look)
     buf = io.BytesIO()
     np.savez_compressed(buf, **out)
     write_atomic(path, buf.getvalue())
     return out
 
 
-def detect_chunks(split_dir: Path, cache_dir: Path, log=print) -> dict:
+def detect_chunks(split_dir: Path, cache_dir: Path, log=print, second_look: bool = False) -> dict:
     """The pairs of every finished render chunk (split_dir/chunks/chunk_*.npz whose images all
     exist), one cached cache_dir/chunk_*.npz each, so a split still being rendered (or one that
     may not be written to) is detected incrementally; returns the chunks' arrays concatenated."""
@@ -127,7 +130,7 @@ def detect_chunks(split_dir: Path, cache_dir: Path, log=print) -> dict:
         if path.exists():
             parts.append(dict(np.load(path)))
             continue
-        out = detect_stills(split_dir, log=None, gt=gt)
+        out = detect_stills(split_dir, log=None, gt=gt, second_look=second_look)
         buf = io.BytesIO()
         np.savez_compressed(buf, **out)
         write_atomic(path, buf.getvalue())
@@ -145,11 +148,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunks-cache", type=Path, default=None,
                     help="detect every finished render chunk incrementally, one cached npz per chunk here")
     ap.add_argument("--out", type=Path, default=None, help="with --chunks-cache: the merged detections.npz")
+    ap.add_argument("--second-look", action="store_true",
+                    help="MediaPipe's second look at each hand, as the photos mode runs it (detections_second_look.npz)")
     a = ap.parse_args(argv)
     if a.chunks_cache is not None:
         if a.out is None:
             ap.error("--chunks-cache needs --out")
-        d = detect_chunks(a.split_dir, a.chunks_cache)
+        d = detect_chunks(a.split_dir, a.chunks_cache, second_look=a.second_look)
         if not d:
             print(f"{a.split_dir}: no finished chunk with its images", file=sys.stderr)
             return 1
@@ -157,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         np.savez_compressed(buf, **d)
         write_atomic(a.out, buf.getvalue())
     else:
-        d = load_or_detect(a.split_dir)
+        d = load_or_detect(a.split_dir, second_look=a.second_look)
     tgt = np.array([0 if s == "right" else 1 for s in d["side"]])
     found = d["found"][np.arange(len(tgt)), tgt]
     print(f"{a.split_dir}: {len(tgt)} stills, target hand found on {found.mean():.1%}")

@@ -36,6 +36,11 @@ STILL_RETRIES = ("pad", "flip", "rot90", "rot270", "rot180", "tiles")
 # found the hand (python -m training.still_side): 86.1% / 84.4% cross-validated on the
 # committed TRAIN detections, 89.2% / 85.5% on later TRAIN renders held out
 SIDE_CLASSIFIER = True
+# MediaPipe's second look at each hand (`MediaPipeHandDetector(second_look=True)`): on the first
+# 200 TRAIN renders through this photos mode (python -m bench.eval_set --split), hands found 81 ->
+# 83%, PA-MPJPE 16.9 -> 15.7 mm, CS-MJE with the true length 61.4 -> 53.7 mm, MediaPipe's label
+# right on 86.4 -> 90.4% of found hands; 60 -> 100 ms a still
+SECOND_LOOK = False
 
 
 @functools.lru_cache(maxsize=1)
@@ -44,7 +49,7 @@ def image_detector():
     serves every still; building a graph per photo would cost more than detecting)."""
     from ..detect.mediapipe_hands import MediaPipeHandDetector
 
-    return MediaPipeHandDetector(max_hands=2, mode="image")
+    return MediaPipeHandDetector(max_hands=2, mode="image", second_look=SECOND_LOOK)
 
 
 def read_still(path: str | Path, info=None):

@@ -175,3 +175,49 @@ def test_rendered_clip_with_ground_truth_side_and_keypoints():
     assert len(errors) >= 0.8 * len(frames)
     assert np.mean(errors) < 15.0, f"mean 2D keypoint error {np.mean(errors):.1f} px"
     assert W == int(gt["image_size"][0])
+
+
+def test_second_look_keeps_no_hand_from_one_image_to_the_next(right04):
+    """Image mode stays stateless with a second look: a photo after another gives what it
+    gives alone, and an empty image after a hand gives nothing."""
+    grey = np.full((360, 480, 3), 128, np.uint8)
+    with MediaPipeHandDetector(mode="image", second_look=True) as det:
+        first = _one_hand(det.detect(Frame(0, 0.0, right04)))
+        assert det.detect(Frame(1, 0.0, grey)).hands == ()
+        again = _one_hand(det.detect(Frame(0, 0.0, right04)))
+    with MediaPipeHandDetector(mode="image", second_look=True) as det:
+        det.detect(Frame(0, 0.0, np.ascontiguousarray(right04[:, ::-1])))
+        after_other = _one_hand(det.detect(Frame(0, 0.0, right04)))
+    for h in (again, after_other):
+        np.testing.assert_array_equal(h.keypoints_px, first.keypoints_px)
+        assert h.handedness == first.handedness == "left"
+
+
+def test_second_look_fits_rendered_people_closer():
+    """Every 6th frame of four TRAIN clips of the people set (anny bodies, exact ground
+    truth), each as a still: the second look finds at least as many hands, with smaller 2D
+    error (measured: 0.119 -> 0.115 hand sizes, 3.7%) and the side right at least as often."""
+    from pathlib import Path
+
+    from handmocap.video import open_frames
+    from training.detector_pairs import match
+
+    root = Path(__file__).resolve().parents[2] / "datasets" / "handeval" / "train" / "clips"
+    found = {False: {}, True: {}}
+    for name in ("right_hand", "both_hands", "fast_motion", "right_hand_v1"):
+        gt = np.load(root / f"{name}.gt.npz")
+        nh = int(gt["num_hands"])
+        frames = list(open_frames(root / f"{name}.mp4"))[::6]
+        for second in (False, True):
+            with MediaPipeHandDetector(mode="image", second_look=second) as det:
+                for f in frames:
+                    px = np.stack([gt[f"hand{k}_keypoints_px"][f.index] for k in range(nh)] + [np.zeros((21, 2))] * (2 - nh))
+                    seen = np.array([bool(gt[f"hand{k}_visible"][f.index]) for k in range(nh)] + [False] * (2 - nh))
+                    sizes = (px.max(1) - px.min(1)).max(1)
+                    for s, h, e in match(det.detect(f).hands, px, seen, sizes):
+                        found[second][(name, f.index, s)] = (e / sizes[s], h.handedness == str(gt[f"hand{s}_side"]))
+    assert len(found[True]) >= len(found[False]) >= 40
+    both = sorted(set(found[True]) & set(found[False]))
+    err = {k: np.mean([found[k][x][0] for x in both]) for k in found}
+    assert err[True] < 0.985 * err[False], err
+    assert sum(v[1] for v in found[True].values()) >= sum(v[1] for v in found[False].values())

@@ -58,8 +58,11 @@ def frames():
 
 @pytest.fixture(scope="module")
 def detections():
-    """The detector's own answer for an image (IMAGE mode), to compare the tracks with."""
-    with MediaPipeHandDetector(max_hands=2, mode="image") as det:
+    """The detector's own answer for an image (IMAGE mode, the photos mode's second look), to
+    compare the tracks with."""
+    from handmocap.track.stills import SECOND_LOOK
+
+    with MediaPipeHandDetector(max_hands=2, mode="image", second_look=SECOND_LOOK) as det:
         yield lambda image: det.detect(Frame(0, 0.0, image)).hands
 
 
