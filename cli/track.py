@@ -58,7 +58,7 @@ def track(
     stream: Annotated[Optional[int], typer.Option(help="Video stream to track (N of ffprobe's 'Stream #0:N'); default: the one ffmpeg picks (highest resolution).")] = None,
     stills: Annotated[bool, typer.Option("--stills", help="Image folders are photos: each image tracked on its own.")] = False,
     sequence: Annotated[bool, typer.Option("--sequence", help="Image folders are image sequences: tracked as videos.")] = False,
-    still_views: Annotated[bool, typer.Option("--still-views/--no-still-views", help="Photos: where the plain image shows no hand, MediaPipe also looks at padded, mirrored, turned and zoomed views, and a classifier decides left/right; --no-still-views: one look and MediaPipe's label.")] = True,
+    still_views: Annotated[bool, typer.Option("--still-views/--no-still-views", help="Photos: MediaPipe takes a second look at each hand it finds, where the plain image shows no hand it also looks at padded, mirrored, turned and zoomed views, and a classifier decides left/right; --no-still-views: one look and MediaPipe's label.")] = True,
     camera_files: Annotated[bool, typer.Option("--camera-files/--no-camera-files", help="Without intrinsics options: use NAME.calib.json beside an input, then a photo's EXIF focal length.")] = True,
     ray: Annotated[Optional[str], typer.Option("--ray", help="Run each input as a task on a Ray cluster: 'local' (a private one for this run), 'auto' (the one RAY_ADDRESS or `ray start` names) or an address. Needs handmocap[ray].")] = None,
     cpus_per_task: Annotated[float, typer.Option(help="With --ray: CPUs each input asks for.")] = 1.0,

@@ -59,10 +59,11 @@ class TrackOptions:
     refine: run fitting after the model, starting from its prediction.
     read_ahead: frames decoded ahead in a background thread while the detector works
         (0: none). Changes speed only, never results.
-    still_views: stills only: where the plain image gives no hand, MediaPipe looks at further
-        views of it (padded, mirrored, turned, zoomed tiles), and a classifier over the label
-        and the keypoints decides each hand's side (`track.stills.still_hands`); False: one
-        plain look, the detector's label.
+    still_views: stills only: MediaPipe takes a second look at each hand it finds
+        (`track.stills.SECOND_LOOK`), and where the plain image gives no hand it looks at
+        further views of it (padded, mirrored, turned, zoomed tiles); a classifier over the
+        label and the keypoints decides each hand's side (`track.stills.still_hands`); False:
+        one plain look, the detector's label.
     overlap: run the stages after detection (tracks, estimation, smoothing, the streamed
         preview) in a second thread, a bounded number of frames behind the detector
         (`track.stream`). Changes speed only, never results.

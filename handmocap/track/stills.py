@@ -36,20 +36,21 @@ STILL_RETRIES = ("pad", "flip", "rot90", "rot270", "rot180", "tiles")
 # found the hand (python -m training.still_side): 86.1% / 84.4% cross-validated on the
 # committed TRAIN detections, 89.2% / 85.5% on later TRAIN renders held out
 SIDE_CLASSIFIER = True
-# MediaPipe's second look at each hand (`MediaPipeHandDetector(second_look=True)`): on the first
-# 200 TRAIN renders through this photos mode (python -m bench.eval_set --split), hands found 81 ->
-# 83%, PA-MPJPE 16.9 -> 15.7 mm, CS-MJE with the true length 61.4 -> 53.7 mm, MediaPipe's label
-# right on 86.4 -> 90.4% of found hands; 60 -> 100 ms a still
-SECOND_LOOK = False
+# MediaPipe's second look at each hand (`MediaPipeHandDetector(second_look=True)`), measured through
+# this photos mode on 330 TRAIN renders of 33 subjects seen nowhere else (render chunks 167-199):
+# hands found 84.8 -> 86.4%, handedness right 86.8 -> 91.6%, PA-MPJPE 18.9 -> 17.4 mm, CS-MJE with
+# the true hand length 71.2 -> 64.1 mm; 39 -> 66 ms a still
+SECOND_LOOK = True
 
 
-@functools.lru_cache(maxsize=1)
-def image_detector():
+@functools.lru_cache(maxsize=2)
+def image_detector(second_look: bool | None = None):
     """The process's MediaPipe detector in IMAGE mode (stateless between images, so one
-    serves every still; building a graph per photo would cost more than detecting)."""
+    serves every still; building a graph per photo would cost more than detecting).
+    second_look: None: `SECOND_LOOK`."""
     from ..detect.mediapipe_hands import MediaPipeHandDetector
 
-    return MediaPipeHandDetector(max_hands=2, mode="image", second_look=SECOND_LOOK)
+    return MediaPipeHandDetector(max_hands=2, mode="image", second_look=SECOND_LOOK if second_look is None else second_look)
 
 
 def read_still(path: str | Path, info=None):
@@ -142,7 +143,7 @@ def track_still(path: str | Path | np.ndarray, options: TrackOptions = TrackOpti
     H, W = image.shape[:2]
     cam = resolve_camera(options.intrinsics, W, H, path, per_file=options.camera_files, is_photo=is_photo)
     if detector is None or getattr(detector, "mode", "image") != "image":
-        detector = image_detector()
+        detector = image_detector(None if options.still_views else False)
     if options.still_views and getattr(detector, "mode", None) == "image":
         hands = still_hands(detector, image)
     else:  # MediaPipe's label as it is (a detector that is not stateless between images sees one view)

@@ -124,7 +124,8 @@ def test_bad_frames_and_options(image_detector):
         image_detector.detect(Frame(0, 0.0, np.zeros((4, 4, 2), np.uint8)))
     with pytest.raises(HandmocapError):
         image_detector.detect(Frame(0, 0.0, np.zeros((4, 4, 3), np.float32)))
-    for kwargs in (dict(max_hands=0), dict(mode="live"), dict(min_detection_confidence=1.5), dict(model="huge")):
+    for kwargs in (dict(max_hands=0), dict(mode="live"), dict(min_detection_confidence=1.5), dict(model="huge"),
+                   dict(mode="video", second_look=True)):
         with pytest.raises(HandmocapError):
             MediaPipeHandDetector(**kwargs)
     det = MediaPipeHandDetector(mode="image")

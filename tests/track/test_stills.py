@@ -324,3 +324,15 @@ def test_still_views_find_an_upside_down_hand():
     motion = track_still(upside_down)
     assert [t.side for t in motion.tracks] == ["right"]
     assert float(motion.tracks[0].reprojection_px[0]) < REPROJECTION_BOUND_PX
+
+
+def test_one_plain_look_without_still_views(detections):
+    """--no-still-views is one plain look: its keypoints are MediaPipe's first look, not the
+    second look the default takes (on right04 the two differ by tens of pixels)."""
+    with MediaPipeHandDetector(max_hands=2, mode="image") as det:
+        first = det.detect(Frame(0, 0.0, read_image(RIGHT04))).hands
+    plain = track_still(RIGHT04, TrackOptions(still_views=False)).tracks[0]
+    _check_against_detection(plain, first)
+    default = track_still(RIGHT04).tracks[0]
+    _check_against_detection(default, detections(read_image(RIGHT04)))
+    assert np.abs(default.keypoints_px[0] - plain.keypoints_px[0]).max() > 5.0
