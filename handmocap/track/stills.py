@@ -43,14 +43,18 @@ SIDE_CLASSIFIER = True
 SECOND_LOOK = True
 
 
-@functools.lru_cache(maxsize=2)
 def image_detector(second_look: bool | None = None):
     """The process's MediaPipe detector in IMAGE mode (stateless between images, so one
     serves every still; building a graph per photo would cost more than detecting).
     second_look: None: `SECOND_LOOK`."""
+    return _image_detector(SECOND_LOOK if second_look is None else bool(second_look))
+
+
+@functools.lru_cache(maxsize=2)
+def _image_detector(second_look: bool):
     from ..detect.mediapipe_hands import MediaPipeHandDetector
 
-    return MediaPipeHandDetector(max_hands=2, mode="image", second_look=SECOND_LOOK if second_look is None else second_look)
+    return MediaPipeHandDetector(max_hands=2, mode="image", second_look=second_look)
 
 
 def read_still(path: str | Path, info=None):
