@@ -149,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="detect every finished render chunk incrementally, one cached npz per chunk here")
     ap.add_argument("--out", type=Path, default=None, help="with --chunks-cache: the merged detections.npz")
     ap.add_argument("--second-look", action="store_true",
-                    help="MediaPipe's second look at each hand, as the photos mode runs it (detections_second_look.npz)")
+                    help="MediaPipe's second look at each hand, as the photos mode runs it "
+                         "(writes detections_second_look.npz)")
     a = ap.parse_args(argv)
     if a.chunks_cache is not None:
         if a.out is None:

@@ -194,6 +194,16 @@ def test_second_look_keeps_no_hand_from_one_image_to_the_next(right04):
         assert h.handedness == first.handedness == "left"
 
 
+def _gt_hands(gt, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """(2, 21, 2) GT pixels and (2,) in view of a people-set clip's frame (missing hands: zeros, False)."""
+    nh = int(gt["num_hands"])
+    px = np.zeros((2, 21, 2))
+    seen = np.zeros(2, bool)
+    for k in range(nh):
+        px[k], seen[k] = gt[f"hand{k}_keypoints_px"][index], bool(gt[f"hand{k}_visible"][index])
+    return px, seen
+
+
 def test_second_look_fits_rendered_people_closer():
     """Every 6th frame of four TRAIN clips of the people set (anny bodies, exact ground
     truth), each as a still: the second look finds at least as many hands, with smaller 2D
@@ -207,13 +217,11 @@ def test_second_look_fits_rendered_people_closer():
     found = {False: {}, True: {}}
     for name in ("right_hand", "both_hands", "fast_motion", "right_hand_v1"):
         gt = np.load(root / f"{name}.gt.npz")
-        nh = int(gt["num_hands"])
         frames = list(open_frames(root / f"{name}.mp4"))[::6]
         for second in (False, True):
             with MediaPipeHandDetector(mode="image", second_look=second) as det:
                 for f in frames:
-                    px = np.stack([gt[f"hand{k}_keypoints_px"][f.index] for k in range(nh)] + [np.zeros((21, 2))] * (2 - nh))
-                    seen = np.array([bool(gt[f"hand{k}_visible"][f.index]) for k in range(nh)] + [False] * (2 - nh))
+                    px, seen = _gt_hands(gt, f.index)
                     sizes = (px.max(1) - px.min(1)).max(1)
                     for s, h, e in match(det.detect(f).hands, px, seen, sizes):
                         found[second][(name, f.index, s)] = (e / sizes[s], h.handedness == str(gt[f"hand{s}_side"]))

@@ -139,3 +139,24 @@ def test_detect_chunks_matches_the_cached_split_detections(tmp_path):
     np.testing.assert_allclose(d["keypoints_px"][ok], ref["keypoints_px"][:2][ok], atol=2.0)
     again = detect_chunks(tmp_path, tmp_path / "cache", log=None)  # cached: no detector run
     np.testing.assert_array_equal(again["keypoints_px"], d["keypoints_px"])
+
+
+@pytest.mark.skipif(not (TEST / "detections.npz").exists(), reason="people test split not present")
+def test_second_look_detections_go_to_their_own_file(tmp_path):
+    """`--second-look`: the photos mode's detector, cached as detections_second_look.npz beside
+    (never in place of) the first look's detections.npz."""
+    from handmocap.detect import MediaPipeHandDetector
+    from handmocap.video import Frame, read_image
+    from training.detector_pairs import load_or_detect
+
+    gt = dict(np.load(TEST / "stills.npz"))
+    np.savez(tmp_path / "stills.npz", **{k: v[:3] for k, v in gt.items()})
+    (tmp_path / "images").symlink_to(TEST / "images")
+    d = load_or_detect(tmp_path, log=None, second_look=True)
+    assert (tmp_path / "detections_second_look.npz").exists() and not (tmp_path / "detections.npz").exists()
+    with MediaPipeHandDetector(max_hands=2, mode="image", second_look=True) as det:
+        for i in range(3):
+            hands = det.detect(Frame(0, 0.0, read_image(tmp_path / str(gt["image"][i])))).hands
+            for s in np.flatnonzero(d["found"][i]):
+                assert min(np.abs(h.keypoints_px - d["keypoints_px"][i, s]).max() for h in hands) < 1e-6
+    assert d["found"][:3].any()
