@@ -62,6 +62,28 @@ def test_an_entering_hand_is_found_within_a_search_period(two_hands):
         assert np.abs(a.keypoints_px - b.keypoints_px).mean() < 3.0
 
 
+def test_a_hand_lost_beside_another_is_looked_for_on_the_next_frames(two_hands):
+    """Both hands tracked; the right half of the frame is background on frames 6-8 (a hand
+    hidden for a moment): the search runs on each frame after the loss, not a half period
+    later, so the hand is tracked again on frame 9, the first frame it is back."""
+    from handmocap.detect.mediapipe_hands import LOST_SEARCH_FRAMES
+
+    H, W = two_hands[0].image.shape[:2]
+    fill = np.median(two_hands[0].image[:, : W // 2].reshape(-1, 3), axis=0).astype(np.uint8)
+    frames = []
+    for f in two_hands[:16]:
+        img = f.image.copy()
+        if 6 <= f.index <= 8:
+            img[:, W // 2:] = fill
+        frames.append(Frame(f.index, f.timestamp_s, img))
+    dets, searches = _run(frames, max_hands=2, search_every=10)
+    counts = [len(d.hands) for d in dets]
+    assert counts[:6] == [2] * 6 and counts[6:9] == [1] * 3, counts
+    assert counts[9:] == [2] * 7, counts  # back on the first frame it shows again
+    assert LOST_SEARCH_FRAMES >= 4
+    assert searches == 1 + 4  # frame 0, then frames 6-9 (found on the 4th of the eager frames)
+
+
 def test_search_every_is_validated_and_one_means_every_frame(two_hands):
     from handmocap.errors import HandmocapError
 
