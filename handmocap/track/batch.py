@@ -289,8 +289,12 @@ def _run_parallel(todo, out_dir, options, exports, overwrite, jobs, results, in_
 
 def _stop_pool(pool) -> None:
     """End every worker: SIGTERM (each removes its partial outputs), SIGKILL after a grace
-    period. The decoders they started end with them (their pipes close)."""
+    period. The decoders they started end with them (their pipes close). Then the pool's
+    manager thread is waited for: while it closes its wake-up pipe, the interpreter's exit hook
+    for process pools may write to it (CPython 3.11: "Exception ignored ... Bad file
+    descriptor" after a batch stopped on a full disk)."""
     procs = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)  # shutdown() forgets it
     pool.shutdown(wait=False, cancel_futures=True)
     for p in procs:
         if p.is_alive():
@@ -302,6 +306,8 @@ def _stop_pool(pool) -> None:
         if p.is_alive():
             p.kill()
             p.join(timeout=1.0)
+    if manager is not None:
+        manager.join(timeout=_WORKER_GRACE_S)
 
 
 def write_still_summaries(items, results: dict[int, InputResult], out_dir: Path) -> None:

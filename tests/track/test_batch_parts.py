@@ -186,3 +186,23 @@ def test_parallel_batch_after_this_process_ran_the_detector(tmp_path):
     assert [r.ok for r in results] == [True, True], [r.error for r in results]
     assert all(r.hands_found == 1.0 for r in results)
     assert sorted(p.name for p in (tmp_path / "out").glob("*.motion.npz")) == ["c0.motion.npz", "c1.motion.npz"]
+
+
+def test_stopped_pool_leaves_no_manager_thread_behind():
+    """A batch stopped early (full disk, a signal) ends its process pool with the pool's
+    manager thread finished and its wake-up pipe closed, so the interpreter's exit hook for
+    process pools has nothing left to write to (under load it printed "Exception ignored ...
+    Bad file descriptor" after the batch's one error line)."""
+    import time
+
+    from handmocap.track.batch import _pool, _stop_pool
+
+    pool = _pool(2)
+    busy = pool.submit(time.sleep, 30)
+    time.sleep(0.5)
+    manager = pool._executor_manager_thread
+    t0 = time.monotonic()
+    _stop_pool(pool)
+    assert time.monotonic() - t0 < 10.0
+    assert not manager.is_alive() and manager.thread_wakeup._closed
+    assert busy.cancelled() or busy.done()
