@@ -387,6 +387,10 @@ class MediaPipeHandDetector:
             self._acquire(self._masked(image, boxes), ms, found)
         return found
 
+    def _blank(self):
+        """A small black image: a VIDEO landmarker shown it tracks no hand afterwards."""
+        return self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.zeros((64, 64, 3), np.uint8))
+
     def _look_twice(self, image: np.ndarray, mp_image):
         """Image mode with a second look (class docstring): the image twice through a VIDEO
         landmarker, then a blank frame so that no hand is tracked into the next image."""
@@ -396,8 +400,7 @@ class MediaPipeHandDetector:
         if not first.hand_landmarks:  # nothing tracked: the next image starts afresh
             return first
         second = self._call(self._landmarker, mp_image, ms + 1)
-        blank = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.zeros((64, 64, 3), np.uint8))
-        self._call(self._landmarker, blank, ms + 2)
+        self._call(self._landmarker, self._blank(), ms + 2)
         self._last_ms = ms + 2
         boxes = [_box(lm, image.shape) for lm in second.hand_landmarks]
         merged = _Result(list(second.hand_landmarks), list(second.hand_world_landmarks), list(second.handedness))
@@ -506,8 +509,7 @@ class MediaPipeHandDetector:
         next_ms = offset if used is None else offset + used + 1
         if blank and used is not None:
             try:
-                landmarker.detect_for_video(self._mp.Image(image_format=self._mp.ImageFormat.SRGB,
-                                                           data=np.zeros((64, 64, 3), np.uint8)), next_ms)
+                landmarker.detect_for_video(self._blank(), next_ms)
             except Exception:  # a graph that fails here is not worth keeping
                 landmarker.close()
                 return
