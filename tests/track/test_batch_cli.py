@@ -31,20 +31,34 @@ def _motion_files(out: Path) -> list[str]:
     return sorted(p.name for p in out.glob("*.motion.npz")) if out.exists() else []
 
 
+@pytest.fixture(scope="module")
+def short_then_long_clips(tmp_path_factory) -> list[Path]:
+    """c1: the test clip's first 8 frames; c2-c4: the clip three times over (90 frames, well
+    over a second of tracking each even on a fast machine), so a signal sent 0.2 s after c1
+    is done always lands inside an input."""
+    folder = tmp_path_factory.mktemp("clips")
+    encode = ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-loglevel", "error"]
+    subprocess.run(["ffmpeg", "-i", CLIP, "-frames:v", "8", *encode, folder / "c1.mp4"], check=True)
+    subprocess.run(["ffmpeg", "-stream_loop", "2", "-i", CLIP, *encode, folder / "c2.mp4"], check=True)
+    return [folder / "c1.mp4", *(folder / "c2.mp4",) * 3]
+
+
 @pytest.mark.parametrize("jobs", [1, 2])
 @pytest.mark.parametrize("target", ["process", "group"])
-def test_sigint_stops_the_batch_and_a_rerun_finishes_the_rest(tmp_path, jobs, target):
-    src = _inputs(tmp_path / "in")
+def test_sigint_stops_the_batch_and_a_rerun_finishes_the_rest(tmp_path, jobs, target, short_then_long_clips):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i, clip in enumerate(short_then_long_clips, 1):
+        shutil.copy(clip, src / f"c{i}.mp4")
     out = tmp_path / "out"
-    args = ["track", src, "--out", out, "-j", jobs, *FAST]
+    args = ["track", src, "--out", out, "-j", jobs, "--export", "glb", "--fov", "60"]
     proc = start(args, tmp_path)
 
     def one_done_and_more_to_do() -> bool:
         return 1 <= len(_motion_files(out)) < 4
 
-    # interrupt once an input is done and the next one is being decoded and detected (the
-    # decoder may run in-process, cv2, so there is no child process to look for: an input
-    # of 8 frames takes well over the 0.2 s waited here)
+    # interrupt once the short input is done and a long one is being decoded and detected
+    # (the decoder may run in-process, cv2, so there is no child process to look for)
     assert wait_for(one_done_and_more_to_do, 180, proc, step=0.005), proc.communicate()
     time.sleep(0.2)
     assert len(_motion_files(out)) < 4
