@@ -20,10 +20,11 @@ pytestmark = pytest.mark.slow
 FAST = ["--max-frames", "8", "--export", "glb", "--fov", "60"]
 
 
-def _inputs(folder: Path, n: int = 4) -> Path:
+def _inputs(folder: Path, n: int = 4, clips: list[Path] | None = None) -> Path:
+    """c1.mp4 ... cN.mp4: copies of `clips` (default: the test clip N times)."""
     folder.mkdir(parents=True)
-    for i in range(1, n + 1):
-        shutil.copy(CLIP, folder / f"c{i}.mp4")
+    for i, clip in enumerate(clips or [CLIP] * n, 1):
+        shutil.copy(clip, folder / f"c{i}.mp4")
     return folder
 
 
@@ -46,10 +47,7 @@ def short_then_long_clips(tmp_path_factory) -> list[Path]:
 @pytest.mark.parametrize("jobs", [1, 2])
 @pytest.mark.parametrize("target", ["process", "group"])
 def test_sigint_stops_the_batch_and_a_rerun_finishes_the_rest(tmp_path, jobs, target, short_then_long_clips):
-    src = tmp_path / "in"
-    src.mkdir()
-    for i, clip in enumerate(short_then_long_clips, 1):
-        shutil.copy(clip, src / f"c{i}.mp4")
+    src = _inputs(tmp_path / "in", clips=short_then_long_clips)
     out = tmp_path / "out"
     args = ["track", src, "--out", out, "-j", jobs, "--export", "glb", "--fov", "60"]
     proc = start(args, tmp_path)
